@@ -1,0 +1,5 @@
+"""Allow ``python -m sauvegarde``."""
+
+from sauvegarde.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``sauvegarde`` command: one module per command, a shared context for repository and password."""

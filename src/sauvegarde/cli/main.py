@@ -1,0 +1,89 @@
+"""Entry point: global options, command registration, and turning errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from sauvegarde import __version__
+from sauvegarde.cli.context import AppContext
+from sauvegarde.errors import EXIT_FATAL, SauvegardeError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option(
+    "-r",
+    "--repo",
+    envvar="SAUVEGARDE_REPOSITORY",
+    metavar="LOCATION",
+    help="Repository path or URL (default: $XDG_DATA_HOME/sauvegarde/repository).",
+)
+@click.option("--password-file", metavar="FILE", help="Read the password from FILE (or SAUVEGARDE_PASSWORD_FILE).")
+@click.option("--password-command", metavar="CMD", help="Run CMD and use its first output line as the password.")
+@click.option("--json", "json_", is_flag=True, help="Machine-readable JSON output.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-v", "--verbose", count=True, help="More output.")
+@click.option("--no-lock", is_flag=True, help="Do not lock the repository (read-only commands only).")
+@click.version_option(__version__, prog_name="sauvegarde")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    repo: str | None,
+    password_file: str | None,
+    password_command: str | None,
+    json_: bool,
+    quiet: bool,
+    verbose: int,
+    no_lock: bool,
+) -> None:
+    """Sauvegarde: deduplicated, compressed, encrypted backups, and the plan to recover from disaster."""
+    app = AppContext(
+        repo=repo,
+        password_file=password_file,
+        password_command=password_command,
+        json=json_,
+        quiet=quiet,
+        verbose=verbose,
+        no_lock=no_lock,
+    )
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def _register() -> None:
+    from sauvegarde.cli import backup, diff, dump, init, key, ls, quickstart, restore, snapshots
+
+    for module in (init, backup, snapshots, ls, restore, dump, diff, key, quickstart):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("sauvegarde: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SauvegardeError as exc:
+        click.echo(f"sauvegarde: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("sauvegarde: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(EXIT_FATAL)
+    except Exception as exc:
+        if os.environ.get("SAUVEGARDE_DEBUG"):
+            raise
+        click.echo(
+            f"sauvegarde: internal error: {type(exc).__name__}: {exc} (set SAUVEGARDE_DEBUG=1 for details)", err=True
+        )
+        sys.exit(EXIT_FATAL)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,52 @@
+"""zstd compression of blobs; a blob is stored raw when compression saves too little to be worth it."""
+
+from __future__ import annotations
+
+import threading
+
+import zstandard
+
+from sauvegarde.errors import IntegrityError
+
+DEFAULT_LEVEL = 3
+# Keep the compressed form only when it saves at least 1/32 (about 3 %) of the size.
+_MIN_SAVING_SHIFT = 5
+
+Buffer = bytes | bytearray | memoryview
+
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "c", None)
+    if cache is None:
+        cache = _local.c = {}
+    comp = cache.get(level)
+    if comp is None:
+        comp = cache[level] = zstandard.ZstdCompressor(level=level)
+    return comp
+
+
+def compress(data: Buffer, level: int = DEFAULT_LEVEL) -> bytes | None:
+    """Compressed bytes of ``data``, or ``None`` when storing it raw is as good."""
+    n = len(data)
+    if n < 64 or level <= 0:
+        return None
+    out: bytes = _compressor(level).compress(data)
+    if len(out) > n - (n >> _MIN_SAVING_SHIFT):
+        return None
+    return out
+
+
+def decompress(data: Buffer, raw_length: int, what: str = "blob") -> bytes:
+    """Decompress exactly ``raw_length`` bytes; anything else is an integrity error."""
+    dctx: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if dctx is None:
+        dctx = _local.d = zstandard.ZstdDecompressor()
+    try:
+        out: bytes = dctx.decompress(data, max_output_size=raw_length)
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"{what}: cannot decompress ({exc})") from None
+    if len(out) != raw_length:
+        raise IntegrityError(f"{what}: decompressed to {len(out)} bytes, expected {raw_length}")
+    return out

@@ -1,0 +1,465 @@
+"""Backup: walk the sources, save changed file content and directory trees, and write a snapshot.
+
+The calling thread walks the file system in depth-first order and compares each file with its node in the parent
+snapshot; only new or changed files go to a pool of file workers, which chunk, hash, compress and seal them through
+:meth:`Repository.save_blob` (all native code that releases the GIL). A directory is handed, once walked, to a
+tree finisher thread that waits for its entries and saves its tree blob; directories reach it in post-order, so a
+subdirectory's tree ID is always known before its parent's. The number of files in flight is bounded, which bounds
+memory. The snapshot is written only after every pack and index object is stored.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import queue
+import socket
+import stat
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO
+
+from sauvegarde import __version__
+from sauvegarde.chunking import Chunker
+from sauvegarde.engine.events import Counters, FileError, FileWarning, Reporter, ignore
+from sauvegarde.engine.find import SnapshotFilter, filter_snapshots
+from sauvegarde.engine.walk import TreeLoader
+from sauvegarde.errors import SauvegardeError, UsageError
+from sauvegarde.repository import Node, Repository, Snapshot, Tree
+from sauvegarde.repository.blobs import BlobType
+from sauvegarde.repository.snapshot import format_time
+from sauvegarde.repository.tree import DIR, FILE
+from sauvegarde.source import Excluder, node_from_stat
+
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+_MAX_IN_FLIGHT = 512
+
+
+@dataclass
+class BackupOptions:
+    paths: list[str] = field(default_factory=list)
+    excluder: Excluder = field(default_factory=Excluder)
+    one_file_system: bool = False
+    tags: list[str] = field(default_factory=list)
+    hostname: str = field(default_factory=socket.gethostname)
+    parent: str | None = None  # snapshot ID; None means: find the latest with the same host and paths
+    force: bool = False  # read every file even when the parent says it is unchanged
+    stdin: BinaryIO | None = None
+    stdin_filename: str = "stdin"
+    workers: int = max(2, min(8, (os.cpu_count() or 2) + 1))
+
+
+@dataclass
+class BackupSummary:
+    snapshot_id: str = ""
+    parent: str | None = None
+    files_new: int = 0
+    files_changed: int = 0
+    files_unmodified: int = 0
+    dirs: int = 0
+    bytes_processed: int = 0
+    bytes_added: int = 0
+    duration_s: float = 0.0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class _Dir:
+    """A walked directory waiting for its entries' nodes."""
+
+    __slots__ = ("done", "entries", "node")
+
+    def __init__(self, node: Node | None) -> None:
+        self.node = node
+        self.entries: list[Node | Future[Node | None] | _Dir] = []
+        self.done = threading.Event()
+
+
+class Backup:
+    """One backup run; create, then call :meth:`run` once."""
+
+    def __init__(self, repo: Repository, options: BackupOptions, reporter: Reporter = ignore) -> None:
+        self.repo = repo
+        self.opts = options
+        self.report = reporter
+        self.counters = Counters()
+        self.summary = BackupSummary()
+        self._summary_lock = threading.Lock()
+        self._trees = TreeLoader(repo)
+        self._local = threading.local()
+        self._slots = threading.BoundedSemaphore(_MAX_IN_FLIGHT)
+        self._finish_queue: queue.Queue[_Dir | None] = queue.Queue()
+        self._finisher_error: BaseException | None = None
+        self._root_dev: int | None = None
+
+    # ---- entry point ----------------------------------------------------------------------------------
+
+    def run(self) -> Snapshot:
+        start = time.monotonic()
+        started_at = datetime.now().astimezone()
+        if self.opts.stdin is None and not self.opts.paths:
+            raise UsageError("nothing to back up: give at least one path")
+        paths = _normalize(self.opts.paths) if self.opts.stdin is None else ["/" + self.opts.stdin_filename.strip("/")]
+        parent = self._find_parent(paths)
+        self.summary.parent = parent.id if parent else None
+        self.repo.index_orphan_packs()
+        pool = ThreadPoolExecutor(self.opts.workers, thread_name_prefix="file")
+        finisher = threading.Thread(target=self._finish_loop, name="tree-finisher", daemon=True)
+        finisher.start()
+        try:
+            if self.opts.stdin is not None:
+                root = self._stdin_root()
+            else:
+                parent_root = self._trees.load(bytes.fromhex(parent.tree)) if parent else None
+                root = self._save_roots(paths, parent_root, pool)
+        finally:
+            self._finish_queue.put(None)
+            finisher.join()
+            pool.shutdown(wait=True)
+        if self._finisher_error is not None:
+            raise self._finisher_error
+        root_id = self._save_tree(root)
+        self.repo.flush()
+        self.summary.bytes_added = self.repo.stored_bytes
+        self.summary.duration_s = round(time.monotonic() - start, 3)
+        snap = Snapshot(
+            time=format_time(time.time_ns(), started_at),
+            tree=root_id.hex(),
+            paths=paths,
+            hostname=self.opts.hostname,
+            username=_username(),
+            uid=os.getuid(),
+            gid=os.getgid(),
+            tags=list(self.opts.tags),
+            parent=self.summary.parent,
+            program_version=f"sauvegarde {__version__}",
+            summary={
+                k: v
+                for k, v in self.summary.as_dict().items()
+                if k not in ("snapshot_id", "parent", "errors", "warnings")
+            }
+            | {"errors": len(self.summary.errors)},
+        )
+        self.summary.snapshot_id = self.repo.save_snapshot(snap)
+        return snap
+
+    def _find_parent(self, paths: list[str]) -> Snapshot | None:
+        if self.opts.force:
+            return None
+        if self.opts.parent:
+            return self.repo.load_snapshot(self.opts.parent)
+        snaps = filter_snapshots(self.repo.snapshots(), SnapshotFilter(hosts=[self.opts.hostname], paths=paths))
+        return snaps[-1] if snaps else None
+
+    # ---- walking --------------------------------------------------------------------------------------
+
+    def _save_roots(self, paths: list[str], parent_root: Tree | None, pool: ThreadPoolExecutor) -> _Dir:
+        """Build the virtual tree joining the given absolute paths under ``/``."""
+        if "/" in paths:
+            root = _Dir(None)
+            self._root_dev = os.lstat("/").st_dev
+            self._fill_dir(root, b"/", parent_root, pool)
+            return root
+        layout: dict[bytes, object] = {}
+        for p in paths:
+            parts = [os.fsencode(x) for x in p.split("/") if x]
+            cur = layout
+            for part in parts[:-1]:
+                nxt = cur.setdefault(part, {})
+                if nxt is None:
+                    break  # an ancestor is itself backed up whole
+                assert isinstance(nxt, dict)
+                cur = nxt
+            else:
+                cur[parts[-1]] = None
+        return self._save_virtual(b"", layout, parent_root, pool)
+
+    def _save_virtual(
+        self, prefix: bytes, layout: dict[bytes, object], parent: Tree | None, pool: ThreadPoolExecutor
+    ) -> _Dir:
+        d = _Dir(None)
+        parents = parent.by_name() if parent else {}
+        for name in sorted(layout):
+            path = prefix + b"/" + name
+            pnode = parents.get(name)
+            sub = layout[name]
+            if sub is None:
+                try:
+                    st = os.lstat(path)
+                except OSError as exc:
+                    self._error(path, exc)
+                    continue
+                self._root_dev = st.st_dev
+                entry = self._save_entry(path, name, st, pnode, pool)
+                if entry is not None:
+                    d.entries.append(entry)
+                continue
+            assert isinstance(sub, dict)
+            try:
+                node = node_from_stat(name, path, os.stat(path))
+            except OSError as exc:
+                self._error(path, exc)
+                continue
+            ptree = self._parent_subtree(pnode)
+            child = self._save_virtual(path, sub, ptree, pool)
+            child.node = node
+            d.entries.append(child)
+            self._finish_queue.put(child)
+        return d
+
+    def _parent_subtree(self, pnode: Node | None) -> Tree | None:
+        if pnode is None or pnode.type != DIR or pnode.subtree is None:
+            return None
+        try:
+            return self._trees.load(pnode.subtree)
+        except SauvegardeError:
+            return None  # a damaged parent only costs re-reading
+
+    def _save_entry(
+        self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None, pool: ThreadPoolExecutor
+    ) -> Node | Future[Node | None] | _Dir | None:
+        try:
+            node = node_from_stat(name, path, st)
+        except FileNotFoundError:
+            self._warn(path, "vanished before it could be read")
+            return None
+        except OSError as exc:
+            self._error(path, exc)
+            return None
+        if node.type == DIR:
+            return self._save_dir(path, node, pnode, pool)
+        if node.type != FILE:
+            self.counters.add(files=1)
+            return node
+        if pnode is not None and _unchanged(node, pnode) and all(self.repo.has_blob(c) for c in pnode.content):
+            node.content = pnode.content
+            self._count("files_unmodified", node.size)
+            self.counters.add(files=1, nbytes=node.size)
+            return node
+        self._slots.acquire()
+        fut = pool.submit(self._save_file, path, node, pnode is not None)
+        fut.add_done_callback(lambda _f: self._slots.release())
+        return fut
+
+    def _save_dir(self, path: bytes, node: Node, pnode: Node | None, pool: ThreadPoolExecutor) -> _Dir:
+        d = _Dir(node)
+        self._fill_dir(d, path, self._parent_subtree(pnode), pool)
+        self._finish_queue.put(d)
+        return d
+
+    def _fill_dir(self, d: _Dir, path: bytes, ptree: Tree | None, pool: ThreadPoolExecutor) -> None:
+        with self._summary_lock:
+            self.summary.dirs += 1
+        parents = ptree.by_name() if ptree else {}
+        try:
+            with os.scandir(path) as it:
+                names = sorted(e.name for e in it)
+        except OSError as exc:
+            self._error(path, exc)
+            names = []
+        base = path.rstrip(b"/")
+        for name in names:
+            child = base + b"/" + name
+            if self.opts.excluder and self.opts.excluder.excluded(child):
+                continue
+            try:
+                st = os.lstat(child)
+            except FileNotFoundError:
+                self._warn(child, "vanished before it could be read")
+                continue
+            except OSError as exc:
+                self._error(child, exc)
+                continue
+            if self.opts.one_file_system and stat.S_ISDIR(st.st_mode) and st.st_dev != self._root_dev:
+                try:
+                    mnode = node_from_stat(name, child, st)
+                except OSError as exc:
+                    self._error(child, exc)
+                    continue
+                empty = _Dir(mnode)
+                d.entries.append(empty)
+                self._finish_queue.put(empty)
+                continue
+            entry = self._save_entry(child, name, st, parents.get(name), pool)
+            if entry is not None:
+                d.entries.append(entry)
+
+    # ---- file content ---------------------------------------------------------------------------------
+
+    def _chunker(self) -> Chunker:
+        ch: Chunker | None = getattr(self._local, "chunker", None)
+        if ch is None:
+            ch = self._local.chunker = Chunker(self.repo.config.chunker)
+        return ch
+
+    def _save_file(self, path: bytes, node: Node, had_parent: bool) -> Node | None:
+        try:
+            fd = _open_noatime(path)
+        except FileNotFoundError:
+            self._warn(path, "vanished before it could be read")
+            return None
+        except OSError as exc:
+            self._error(path, exc)
+            return None
+        try:
+            with os.fdopen(fd, "rb", buffering=0) as f:
+                before = os.fstat(fd)
+                if not stat.S_ISREG(before.st_mode):
+                    self._warn(path, "replaced by another kind of file while being read; skipped")
+                    return None
+                size, content = self._read_content(f, before.st_size)
+                after = os.fstat(fd)
+        except OSError as exc:
+            self._error(path, exc)
+            return None
+        if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size) or size != before.st_size:
+            self._warn(path, "changed while being read; the snapshot holds what was read")
+        node.content = content
+        node.size = size
+        node.mtime_ns, node.ctime_ns, node.inode = before.st_mtime_ns, before.st_ctime_ns, before.st_ino
+        self._count("files_changed" if had_parent else "files_new", 0)
+        self.counters.add(files=1)
+        return node
+
+    def _read_content(self, f: BinaryIO, size_hint: int) -> tuple[int, list[bytes]]:
+        ids: list[bytes] = []
+        total = 0
+        if size_hint < self.repo.config.chunker.min_size:
+            data = f.read()
+            while True:  # the file may have grown since fstat
+                more = f.read()
+                if not more:
+                    break
+                data += more
+            if data:
+                ids.append(self.repo.save_blob(BlobType.DATA, data)[0])
+            total = len(data)
+            self._count(None, total)
+            return total, ids
+        for chunk in self._chunker().chunks(f):
+            ids.append(self.repo.save_blob(BlobType.DATA, chunk)[0])
+            total += len(chunk)
+            self._count(None, len(chunk))
+        return total, ids
+
+    def _stdin_root(self) -> _Dir:
+        assert self.opts.stdin is not None
+        now = time.time_ns()
+        name = os.fsencode(self.opts.stdin_filename.strip("/").rsplit("/", 1)[-1] or "stdin")
+        size, content = self._read_content(self.opts.stdin, 1 << 62)
+        node = Node(
+            name=name,
+            type=FILE,
+            mode=0o600,
+            uid=os.getuid(),
+            gid=os.getgid(),
+            mtime_ns=now,
+            atime_ns=now,
+            ctime_ns=now,
+            size=size,
+            content=content,
+        )
+        self._count("files_new", 0)
+        root = _Dir(None)
+        root.entries.append(node)
+        return root
+
+    # ---- trees ----------------------------------------------------------------------------------------
+
+    def _finish_loop(self) -> None:
+        while True:
+            d = self._finish_queue.get()
+            if d is None:
+                return
+            if self._finisher_error is not None:
+                d.done.set()
+                continue
+            try:
+                assert d.node is not None
+                d.node.subtree = self._save_tree(d)
+                d.node.size = 0
+            except BaseException as exc:
+                self._finisher_error = exc
+            finally:
+                d.done.set()
+
+    def _save_tree(self, d: _Dir) -> bytes:
+        nodes: list[Node] = []
+        for e in d.entries:
+            if isinstance(e, Node):
+                nodes.append(e)
+            elif isinstance(e, _Dir):
+                e.done.wait()
+                if e.node is not None and e.node.subtree is not None:
+                    nodes.append(e.node)
+            else:
+                n = e.result()
+                if n is not None:
+                    nodes.append(n)
+        return self.repo.save_blob(BlobType.TREE, Tree(nodes).encode())[0]
+
+    # ---- reporting ------------------------------------------------------------------------------------
+
+    def _count(self, key: str | None, nbytes: int) -> None:
+        with self._summary_lock:
+            if key is not None:
+                setattr(self.summary, key, getattr(self.summary, key) + 1)
+            self.summary.bytes_processed += nbytes
+        if key is None:
+            self.counters.add(nbytes=nbytes)
+
+    def _error(self, path: bytes, exc: OSError) -> None:
+        msg = exc.strerror or str(exc)
+        text = os.fsdecode(path)
+        with self._summary_lock:
+            self.summary.errors.append({"path": text, "error": msg})
+        self.report(FileError(text, msg))
+
+    def _warn(self, path: bytes, msg: str) -> None:
+        text = os.fsdecode(path)
+        with self._summary_lock:
+            self.summary.warnings.append({"path": text, "warning": msg})
+        self.report(FileWarning(text, msg))
+
+
+def _unchanged(node: Node, pnode: Node) -> bool:
+    return (
+        pnode.type == FILE
+        and node.size == pnode.size
+        and node.mtime_ns == pnode.mtime_ns
+        and node.ctime_ns == pnode.ctime_ns
+        and node.inode == pnode.inode
+        and (bool(pnode.content) or pnode.size == 0)
+    )
+
+
+def _open_noatime(path: bytes) -> int:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    if _O_NOATIME:
+        try:
+            return os.open(path, flags | _O_NOATIME)
+        except PermissionError:
+            pass
+    return os.open(path, flags)
+
+
+def _normalize(paths: list[str]) -> list[str]:
+    out = []
+    for p in paths:
+        if not os.path.lexists(p):
+            raise UsageError(f"{p}: no such file or directory")
+        out.append(os.path.normpath(os.path.abspath(p)))
+    return sorted(set(out))
+
+
+def _username() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,55 @@
+"""Events the engine emits, and live counters that a progress display may poll."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FileError:
+    """An entry that could not be read or written; it is missing from the result."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FileWarning:
+    """Something worth knowing that did not lose data (a file changed or vanished while being read...)."""
+
+    path: str
+    message: str
+
+
+Event = FileError | FileWarning
+Reporter = Callable[[Event], None]
+
+
+def ignore(_event: Event) -> None:
+    """A reporter that drops every event."""
+
+
+@dataclass
+class Counters:
+    """Monotonic counters updated by worker threads; ``total_*`` are filled by a scanner when one runs."""
+
+    files_done: int = 0
+    bytes_done: int = 0
+    total_files: int = 0
+    total_bytes: int = 0
+    scan_finished: bool = False
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, files: int = 0, nbytes: int = 0) -> None:
+        with self._lock:
+            self.files_done += files
+            self.bytes_done += nbytes
+
+    def add_total(self, files: int = 0, nbytes: int = 0) -> None:
+        with self._lock:
+            self.total_files += files
+            self.total_bytes += nbytes

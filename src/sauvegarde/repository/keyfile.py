@@ -1,0 +1,92 @@
+"""Key files: the master key wrapped under a password with Argon2id.
+
+A key file is plaintext JSON holding the KDF parameters, salt, some descriptive fields and the sealed master key.
+Several key files can open one repository; each is write-once and named by the BLAKE3 hash of its bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import blake3
+import msgpack
+
+from sauvegarde.crypto import Cipher, KdfParams, MasterKey, derive_key
+from sauvegarde.crypto.kdf import new_salt
+from sauvegarde.errors import FormatError, IntegrityError
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: bytes
+    created: str
+    hostname: str
+    username: str
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def wrap_master_key(master: MasterKey, password: bytes, params: KdfParams) -> bytes:
+    """Serialized key file for ``master`` under ``password``."""
+    salt = new_salt()
+    wrapping = Cipher(derive_key(password, salt, params))
+    body = {
+        "version": 1,
+        "kdf": "argon2id",
+        "memory_kib": params.memory_kib,
+        "iterations": params.iterations,
+        "lanes": params.lanes,
+        "salt": _b64(salt),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "hostname": socket.gethostname(),
+        "username": _username(),
+        "data": _b64(wrapping.seal(msgpack.packb(master.to_dict()))),
+    }
+    return json.dumps(body, indent=1).encode()
+
+
+def key_id(raw: bytes) -> bytes:
+    return blake3.blake3(raw).digest()
+
+
+def parse_key_info(kid: bytes, raw: bytes) -> KeyInfo:
+    body = _parse(raw)
+    return KeyInfo(kid, str(body.get("created", "")), str(body.get("hostname", "")), str(body.get("username", "")))
+
+
+def unwrap_master_key(raw: bytes, password: bytes) -> MasterKey | None:
+    """The master key if ``password`` opens this key file, else ``None``."""
+    body = _parse(raw)
+    params = KdfParams(int(body["memory_kib"]), int(body["iterations"]), int(body["lanes"]))
+    wrapping = Cipher(derive_key(password, base64.b64decode(body["salt"]), params))
+    try:
+        plain = wrapping.open(base64.b64decode(body["data"]), what="key file")
+    except IntegrityError:
+        return None
+    return MasterKey.from_dict(msgpack.unpackb(plain))
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+        if body.get("kdf") != "argon2id" or body.get("version") != 1:
+            raise ValueError("unknown key file version")
+        return dict(body)
+    except (ValueError, AttributeError) as exc:
+        raise FormatError(f"key file: unreadable ({exc})") from None
+
+
+def _username() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

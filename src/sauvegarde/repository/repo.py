@@ -1,0 +1,358 @@
+"""The Repository facade: open or create a repository and move blobs, indexes and snapshots in and out.
+
+The engine sees blobs and snapshots; packs, the index and encryption stay in here. Blobs are compressed and sealed
+in the caller's thread (the native libraries release the GIL, so several callers run in parallel), gathered into
+packs, and uploaded by a small pool of uploader threads. A blob counts as stored for deduplication as soon as it
+is queued; :meth:`flush` waits for every upload and then writes the index objects that name the new packs, so a
+snapshot saved after ``flush`` never refers to unindexed data.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import blake3
+
+from sauvegarde.compression import compress, decompress
+from sauvegarde.crypto import Cipher, KdfParams, MasterKey
+from sauvegarde.errors import (
+    FormatError,
+    IntegrityError,
+    ObjectExists,
+    ObjectNotFound,
+    RepositoryExists,
+    RepositoryNotFound,
+    SauvegardeError,
+    StorageError,
+    WrongPassword,
+)
+from sauvegarde.repository import keyfile, layout
+from sauvegarde.repository.blobs import BlobEntry, BlobType
+from sauvegarde.repository.config import RepoConfig
+from sauvegarde.repository.index import IndexFile, MasterIndex
+from sauvegarde.repository.locks import Lock
+from sauvegarde.repository.pack import TRAILER_SIZE, PackWriter, decode_header, header_length
+from sauvegarde.repository.snapshot import Snapshot
+from sauvegarde.storage import Storage
+from sauvegarde.storage.base import Buffer
+
+INDEX_EVERY_PACKS = 8
+_AAD_INDEX = b"sauvegarde index v1"
+_AAD_SNAPSHOT = b"sauvegarde snapshot v1"
+
+
+class Repository:
+    """An open repository. Create with :meth:`init` or :meth:`open`; call :meth:`close` when done."""
+
+    def __init__(self, storage: Storage, master: MasterKey, config: RepoConfig, key_id: bytes) -> None:
+        self.storage = storage
+        self.master = master
+        self.config = config
+        self.key_id = key_id
+        self.cipher: Cipher = master.cipher()
+        self.index = MasterIndex()
+        self._inflight: set[bytes] = set()
+        self._state_lock = threading.Lock()
+        self._pack_lock = threading.Lock()
+        self._writers = {t: PackWriter(t) for t in BlobType}
+        self._uploads: ThreadPoolExecutor | None = None
+        self._upload_slots = threading.BoundedSemaphore(4)
+        self._pending_uploads: set[Future[None]] = set()
+        self._upload_error: BaseException | None = None
+        self._unindexed = IndexFile()
+        self._locks: list[Lock] = []
+        self.stored_bytes = 0  # bytes of new packs written by this session
+
+    # ---- creation and opening -------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        storage: Storage,
+        password: bytes,
+        kdf: KdfParams | None = None,
+        config: RepoConfig | None = None,
+    ) -> Repository:
+        if storage.exists() and any(True for _ in storage.list(layout.KEYS)):
+            raise RepositoryExists(f"a repository already exists at {storage.location}")
+        storage.create()
+        try:
+            storage.stat(layout.CONFIG)
+            raise RepositoryExists(f"a repository already exists at {storage.location}")
+        except ObjectNotFound:
+            pass
+        master = MasterKey.generate()
+        config = config or RepoConfig.generate()
+        raw_key = keyfile.wrap_master_key(master, password, kdf or KdfParams())
+        kid = keyfile.key_id(raw_key)
+        storage.save(layout.named(layout.KEYS, kid), raw_key)
+        storage.save(layout.CONFIG, config.encode(master.cipher()))
+        return cls(storage, master, config, kid)
+
+    @classmethod
+    def open(cls, storage: Storage, password: bytes, load_index: bool = True) -> Repository:
+        try:
+            raw_config = storage.load(layout.CONFIG)
+        except ObjectNotFound:
+            raise RepositoryNotFound(f"no repository at {storage.location}") from None
+        RepoConfig.peek_version(raw_config)
+        master, kid = cls._unlock(storage, password)
+        repo = cls(storage, master, RepoConfig.decode(raw_config, master.cipher()), kid)
+        if load_index:
+            repo.load_index()
+        return repo
+
+    @staticmethod
+    def _unlock(storage: Storage, password: bytes) -> tuple[MasterKey, bytes]:
+        names = [info.name for info in storage.list(layout.KEYS)]
+        if not names:
+            raise RepositoryNotFound(f"no key files in {storage.location}: not a repository or damaged")
+        for name in sorted(names):
+            raw = storage.load(name)
+            try:
+                master = keyfile.unwrap_master_key(raw, password)
+            except FormatError:
+                continue
+            if master is not None:
+                return master, layout.id_from_name(name)
+        raise WrongPassword("wrong password, or no key file for this password")
+
+    def close(self) -> None:
+        try:
+            if self._uploads is not None:
+                self._uploads.shutdown(wait=True)
+                self._uploads = None
+        finally:
+            for lock in self._locks:
+                lock.release()
+            self._locks = []
+            self.storage.close()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def lock(self, exclusive: bool = False) -> Lock:
+        lk = Lock(self.storage, self.cipher, exclusive).acquire()
+        self._locks.append(lk)
+        return lk
+
+    # ---- keys -----------------------------------------------------------------------------------------
+
+    def add_key(self, password: bytes, kdf: KdfParams | None = None) -> bytes:
+        raw = keyfile.wrap_master_key(self.master, password, kdf or KdfParams())
+        kid = keyfile.key_id(raw)
+        self.storage.save(layout.named(layout.KEYS, kid), raw)
+        return kid
+
+    def list_keys(self) -> list[keyfile.KeyInfo]:
+        out = []
+        for info in self.storage.list(layout.KEYS):
+            kid = layout.id_from_name(info.name)
+            out.append(keyfile.parse_key_info(kid, self.storage.load(info.name)))
+        return sorted(out, key=lambda k: k.created)
+
+    def remove_key(self, kid: bytes) -> None:
+        self.storage.delete(layout.named(layout.KEYS, kid))
+
+    # ---- index ----------------------------------------------------------------------------------------
+
+    def list_index_ids(self) -> list[bytes]:
+        return [layout.id_from_name(i.name) for i in self.storage.list(layout.INDEX)]
+
+    def load_index_file(self, index_id: bytes) -> IndexFile:
+        name = layout.named(layout.INDEX, index_id)
+        raw = self.storage.load(name)
+        self._verify_name(name, raw, index_id)
+        return IndexFile.decode(self.cipher.open(raw, aad=_AAD_INDEX, what=name), name)
+
+    def load_index(self) -> None:
+        ids = self.list_index_ids()
+        with ThreadPoolExecutor(8) as pool:
+            files = list(pool.map(self.load_index_file, ids))
+        superseded = {s for f in files for s in f.supersedes}
+        self.index.add_files(f for i, f in zip(ids, files, strict=True) if i not in superseded)
+
+    def save_index_file(self, index: IndexFile) -> bytes:
+        raw = self.cipher.seal(index.encode(), aad=_AAD_INDEX)
+        index_id = blake3.blake3(raw).digest()
+        self.storage.save(layout.named(layout.INDEX, index_id), raw)
+        return index_id
+
+    def _verify_name(self, name: str, raw: bytes, object_id: bytes) -> None:
+        if blake3.blake3(raw).digest() != object_id:
+            raise IntegrityError(f"{name}: content does not match its name (damaged)")
+
+    def read_pack_header(self, pack_id: bytes, size: int | None = None) -> list[BlobEntry]:
+        name = layout.pack_name(pack_id)
+        if size is None:
+            size = self.storage.stat(name).size
+        n = header_length(self.storage.load(name, max(0, size - TRAILER_SIZE)), size, name)
+        sealed = self.storage.load(name, size - TRAILER_SIZE - n, n)
+        return decode_header(sealed, self.cipher, name)
+
+    def index_orphan_packs(self) -> int:
+        """Index packs present in storage but in no index (left by an interrupted backup); returns their number."""
+        found = IndexFile()
+        for info in self.storage.list(layout.DATA):
+            pid = layout.id_from_name(info.name)
+            if self.index.has_pack(pid):
+                continue
+            try:
+                found.packs[pid] = self.read_pack_header(pid, info.size)
+            except SauvegardeError:
+                continue  # a damaged pack is for `check` to report, not for backup to reuse
+        if found.packs:
+            for pid, entries in found.packs.items():
+                self.index.add_pack(pid, entries)
+            self.save_index_file(found)
+        return len(found.packs)
+
+    # ---- blobs ----------------------------------------------------------------------------------------
+
+    def has_blob(self, blob_id: bytes) -> bool:
+        return blob_id in self.index or blob_id in self._inflight
+
+    def blob_id(self, data: Buffer) -> bytes:
+        return self.master.content_id(data)
+
+    def save_blob(self, btype: BlobType, data: Buffer, blob_id: bytes | None = None) -> tuple[bytes, bool]:
+        """Store a blob unless already known. Returns ``(id, newly_stored)``. Thread-safe."""
+        if self._upload_error is not None:
+            raise self._upload_error
+        if blob_id is None:
+            blob_id = self.master.content_id(data)
+        with self._state_lock:
+            if blob_id in self._inflight or blob_id in self.index:
+                return blob_id, False
+            self._inflight.add(blob_id)
+        packed = compress(data, self.config.compression_level)
+        sealed = self.cipher.seal(data if packed is None else packed)
+        full: PackWriter | None = None
+        with self._pack_lock:
+            writer = self._writers[btype]
+            writer.add(blob_id, sealed, 0 if packed is None else len(data))
+            if writer.size >= self.config.pack_size:
+                full = writer
+                self._writers[btype] = PackWriter(btype)
+        if full is not None:
+            self._submit(full)
+        return blob_id, True
+
+    def _submit(self, writer: PackWriter) -> None:
+        pack_id, data, entries = writer.finish(self.cipher)
+        self._upload_slots.acquire()
+        if self._uploads is None:
+            self._uploads = ThreadPoolExecutor(2, thread_name_prefix="upload")
+        fut = self._uploads.submit(self._upload, pack_id, data, entries)
+        with self._state_lock:
+            self._pending_uploads.add(fut)
+        fut.add_done_callback(self._upload_done)
+
+    def _upload(self, pack_id: bytes, data: bytes, entries: list[BlobEntry]) -> None:
+        name = layout.pack_name(pack_id)
+        try:
+            self.storage.save(name, data)
+        except ObjectExists:
+            if self.storage.stat(name).size != len(data):
+                raise StorageError(f"{name}: exists with a different size") from None
+        to_write: IndexFile | None = None
+        self.index.add_pack(pack_id, entries)
+        with self._state_lock:
+            self.stored_bytes += len(data)
+            for e in entries:
+                self._inflight.discard(e.id)
+            self._unindexed.packs[pack_id] = entries
+            if len(self._unindexed.packs) >= INDEX_EVERY_PACKS:
+                to_write, self._unindexed = self._unindexed, IndexFile()
+        if to_write is not None:
+            self.save_index_file(to_write)
+
+    def _upload_done(self, fut: Future[None]) -> None:
+        self._upload_slots.release()
+        with self._state_lock:
+            self._pending_uploads.discard(fut)
+        exc = fut.exception()
+        if exc is not None and self._upload_error is None:
+            self._upload_error = exc
+
+    def flush(self) -> None:
+        """Upload every partial pack and write the index for everything uploaded; raises upload errors."""
+        with self._pack_lock:
+            writers = [w for w in self._writers.values() if len(w)]
+            self._writers = {t: PackWriter(t) for t in BlobType}
+        for w in writers:
+            self._submit(w)
+        while True:
+            with self._state_lock:
+                pending = list(self._pending_uploads)
+            if not pending:
+                break
+            for fut in pending:
+                fut.exception()
+        if self._upload_error is not None:
+            raise self._upload_error
+        with self._state_lock:
+            to_write, self._unindexed = self._unindexed, IndexFile()
+        if to_write.packs:
+            self.save_index_file(to_write)
+
+    def load_blob(self, blob_id: bytes) -> bytes:
+        """The plaintext of a blob, authenticated and checked against its ID."""
+        hit = self.index.lookup(blob_id)
+        if hit is None:
+            raise IntegrityError(f"blob {blob_id.hex()} is not in the index (data missing)")
+        pack_id, entry = hit
+        name = layout.pack_name(pack_id)
+        try:
+            sealed = self.storage.load(name, entry.offset, entry.length)
+        except ObjectNotFound:
+            raise IntegrityError(f"pack {pack_id.hex()} holding blob {blob_id.hex()} is missing") from None
+        except StorageError as exc:
+            raise IntegrityError(f"blob {blob_id.hex()} in pack {pack_id.hex()}: {exc}") from None
+        return self.decode_blob(entry, sealed)
+
+    def decode_blob(self, entry: BlobEntry, sealed: Buffer) -> bytes:
+        what = f"blob {entry.id.hex()}"
+        plain = self.cipher.open(sealed, what=what)
+        if entry.raw_length:
+            plain = decompress(plain, entry.raw_length, what)
+        if self.master.content_id(plain) != entry.id:
+            raise IntegrityError(f"{what}: content does not match its ID")
+        return plain
+
+    # ---- snapshots ------------------------------------------------------------------------------------
+
+    def save_snapshot(self, snap: Snapshot) -> str:
+        raw = self.cipher.seal(snap.encode(), aad=_AAD_SNAPSHOT)
+        sid = blake3.blake3(raw).digest()
+        self.storage.save(layout.named(layout.SNAPSHOTS, sid), raw)
+        snap.id = sid.hex()
+        return snap.id
+
+    def load_snapshot(self, sid: str) -> Snapshot:
+        name = layout.SNAPSHOTS + sid
+        raw = self.storage.load(name)
+        self._verify_name(name, raw, bytes.fromhex(sid))
+        return Snapshot.decode(self.cipher.open(raw, aad=_AAD_SNAPSHOT, what=name), sid)
+
+    def snapshot_ids(self) -> list[str]:
+        return [i.name.rsplit("/", 1)[-1] for i in self.storage.list(layout.SNAPSHOTS)]
+
+    def snapshots(self) -> list[Snapshot]:
+        """All snapshots, oldest first."""
+        ids = self.snapshot_ids()
+        with ThreadPoolExecutor(8) as pool:
+            snaps = list(pool.map(self.load_snapshot, ids))
+        return sorted(snaps, key=lambda s: (s.datetime, s.id))
+
+    def delete_snapshot(self, sid: str) -> None:
+        self.storage.delete(layout.SNAPSHOTS + sid)
+
+    def iter_pack_names(self) -> Iterator[str]:
+        for info in self.storage.list(layout.DATA):
+            yield info.name

@@ -1,0 +1,124 @@
+"""Directory trees: one blob per directory listing its entries and their metadata.
+
+A tree blob is msgpack ``{"v": 1, "n": [node, ...]}`` with nodes sorted by their name bytes. A node is a map with
+short keys; fields equal to their default are omitted. File content is the concatenation of the 32-byte IDs of its
+data blobs; a directory node names its subtree blob.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from sauvegarde.errors import FormatError
+
+FILE, DIR, SYMLINK, FIFO, CHARDEV, BLOCKDEV, SOCKET = "file", "dir", "symlink", "fifo", "chardev", "blockdev", "socket"
+NODE_TYPES = (FILE, DIR, SYMLINK, FIFO, CHARDEV, BLOCKDEV, SOCKET)
+
+# field name -> (key on storage, default)
+_FIELDS: dict[str, tuple[str, Any]] = {
+    "mode": ("m", 0),
+    "uid": ("u", 0),
+    "gid": ("g", 0),
+    "user": ("U", ""),
+    "group": ("G", ""),
+    "mtime_ns": ("mt", 0),
+    "atime_ns": ("at", 0),
+    "ctime_ns": ("ct", 0),
+    "size": ("s", 0),
+    "inode": ("i", 0),
+    "dev": ("d", 0),
+    "nlink": ("l", 1),
+    "rdev": ("r", 0),
+    "target": ("lt", b""),
+    "sparse": ("sp", False),
+}
+
+
+@dataclass(slots=True)
+class Node:
+    """One directory entry. ``mode`` holds permission bits only (including setuid, setgid, sticky)."""
+
+    name: bytes
+    type: str
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    user: str = ""
+    group: str = ""
+    mtime_ns: int = 0
+    atime_ns: int = 0
+    ctime_ns: int = 0
+    size: int = 0
+    inode: int = 0
+    dev: int = 0
+    nlink: int = 1
+    rdev: int = 0
+    target: bytes = b""
+    sparse: bool = False
+    content: list[bytes] = field(default_factory=list)
+    subtree: bytes | None = None
+    xattrs: dict[bytes, bytes] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"n": self.name, "t": self.type}
+        for attr, (key, default) in _FIELDS.items():
+            value = getattr(self, attr)
+            if value != default:
+                d[key] = value
+        if self.content:
+            d["c"] = b"".join(self.content)
+        if self.subtree is not None:
+            d["st"] = self.subtree
+        if self.xattrs:
+            d["x"] = self.xattrs
+        return d
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Node:
+        node = cls(name=bytes(d["n"]), type=str(d["t"]))
+        if node.type not in NODE_TYPES:
+            raise ValueError(f"unknown node type {node.type!r}")
+        for attr, (key, _default) in _FIELDS.items():
+            if key in d:
+                setattr(node, attr, d[key])
+        content = d.get("c")
+        if content:
+            if len(content) % 32:
+                raise ValueError("content list is not a whole number of IDs")
+            node.content = [bytes(content[i : i + 32]) for i in range(0, len(content), 32)]
+        if "st" in d:
+            node.subtree = bytes(d["st"])
+        if "x" in d:
+            node.xattrs = {bytes(k): bytes(v) for k, v in d["x"].items()}
+        return node
+
+
+@dataclass
+class Tree:
+    nodes: list[Node] = field(default_factory=list)
+
+    def encode(self) -> bytes:
+        self.nodes.sort(key=lambda n: n.name)
+        return bytes(msgpack.packb({"v": 1, "n": [n.to_wire() for n in self.nodes]}))
+
+    @classmethod
+    def decode(cls, data: bytes, what: str = "tree") -> Tree:
+        try:
+            body = msgpack.unpackb(data)
+            if body.get("v") != 1:
+                raise ValueError(f"unknown tree version {body.get('v')}")
+            return cls([Node.from_wire(n) for n in body["n"]])
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise FormatError(f"{what}: malformed tree ({exc})") from None
+
+    def find(self, name: bytes) -> Node | None:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+    def by_name(self) -> dict[bytes, Node]:
+        return {n.name: n for n in self.nodes}

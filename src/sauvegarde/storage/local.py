@@ -1,0 +1,134 @@
+"""Local directory storage: one file per object, written to a temporary file, fsynced, then linked in place.
+
+``os.link`` refuses to replace an existing name, which makes ``save`` atomic and write-once even between
+processes; the temporary file lives in the same directory so the link never crosses file systems.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Iterator
+
+from sauvegarde.errors import ObjectExists, ObjectNotFound, StorageError
+from sauvegarde.storage.base import Buffer, ObjectInfo, check_name, check_range
+
+
+class LocalStorage:
+    """Objects as files under ``root``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.location = self.root
+        self._dirs: set[str] = set()
+        self._dirs_lock = threading.Lock()
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.root, check_name(name))
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.root)
+
+    def create(self) -> None:
+        try:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {self.root}: {exc.strerror}") from None
+
+    def _ensure_dir(self, directory: str) -> None:
+        if directory in self._dirs:
+            return
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        with self._dirs_lock:
+            self._dirs.add(directory)
+
+    def save(self, name: str, data: Buffer) -> None:
+        path = self._path(name)
+        directory = os.path.dirname(path)
+        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{threading.get_ident()}-{os.path.basename(path)}")
+        try:
+            self._ensure_dir(directory)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise ObjectExists(f"{name}: already exists") from None
+            finally:
+                os.unlink(tmp)
+            _fsync_dir(directory)
+        except OSError as exc:
+            raise StorageError(f"cannot write {name} in {self.root}: {exc.strerror}") from None
+
+    def load(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
+        path = self._path(name)
+        try:
+            with open(path, "rb", buffering=0) as f:
+                size = os.fstat(f.fileno()).st_size
+                n = check_range(name, size, offset, length)
+                data = os.pread(f.fileno(), n, offset)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{name}: not found") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {name}: {exc.strerror}") from None
+        if len(data) != n:
+            raise StorageError(f"{name}: short read ({len(data)} of {n} bytes)")
+        return data
+
+    def stat(self, name: str) -> ObjectInfo:
+        try:
+            return ObjectInfo(name, os.stat(self._path(name)).st_size)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{name}: not found") from None
+        except OSError as exc:
+            raise StorageError(f"cannot stat {name}: {exc.strerror}") from None
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = os.path.join(self.root, base) if base else self.root
+        for dirpath, _dirs, files in os.walk(start):
+            rel = os.path.relpath(dirpath, self.root)
+            for fname in files:
+                if fname.startswith(".tmp-"):
+                    continue
+                name = fname if rel == "." else f"{rel}/{fname}"
+                if not name.startswith(prefix):
+                    continue
+                try:
+                    size = os.stat(os.path.join(dirpath, fname)).st_size
+                except FileNotFoundError:
+                    continue
+                yield ObjectInfo(name, size)
+
+    def delete(self, name: str) -> None:
+        try:
+            os.unlink(self._path(name))
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{name}: not found") from None
+        except OSError as exc:
+            raise StorageError(f"cannot delete {name}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        pass
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)

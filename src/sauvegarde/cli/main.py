@@ -62,9 +62,35 @@ def _register() -> None:
 _register()
 
 
+_GLOBAL_WITH_VALUE = {"-r", "--repo", "--password-file", "--password-command"}
+_GLOBAL_FLAGS = {"--json", "-q", "--quiet", "-v", "-vv", "--verbose", "--no-lock"}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options given after the command name in front of it, as restic accepts them anywhere."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_WITH_VALUE and "=" in arg or arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main() -> None:
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(args=hoist_global_options(sys.argv[1:]), prog_name="sauvegarde", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("sauvegarde: interrupted", err=True)
         sys.exit(130)

@@ -1,22 +1,23 @@
 """Restore: recreate a snapshot's tree under a target directory, exactly.
 
-Entries land at ``TARGET/<original absolute path>``. The calling thread walks the snapshot and creates directories,
-links and special files; regular files are written by a pool of workers, each fetching its blobs through a shared
-blob pool a few blobs ahead, so one large file still keeps several cores busy. Every blob is authenticated and
-checked against its ID before a byte is written. Hardlinks are made after all files exist; directory metadata
-(modes and times) is applied last, deepest first, so that writing into a directory does not disturb its mtime.
+Entries land at ``TARGET/<original absolute path>``. The calling thread walks the snapshot, creates directories,
+symlinks and special files, creates every regular file at its final size, and plans which blobs of which pack feed
+which file offsets. A pool of workers then fetches each pack once (in a few range reads covering the blobs it
+needs), authenticates and checks every blob against its ID, and writes it with ``pwrite`` to every place it belongs
+(deduplicated content is fetched once). A file gets its metadata when its last blob is written; a file hit by a
+damaged blob is removed and reported, never left with wrong bytes. Hardlinks are made after all files exist;
+directory metadata (modes and times) is applied last, deepest first.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,12 +25,14 @@ from sauvegarde.engine.events import Counters, FileError, FileWarning, Reporter,
 from sauvegarde.engine.walk import TreeLoader, resolve
 from sauvegarde.errors import SauvegardeError
 from sauvegarde.repository import Node, Repository, Snapshot
+from sauvegarde.repository.blobs import BlobEntry
 from sauvegarde.repository.tree import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SOCKET, SYMLINK
 from sauvegarde.source import Excluder
 from sauvegarde.source.metadata import gid_for, uid_for
 
 _SPARSE_BLOCK = 64 * 1024
-_PREFETCH = 8
+_MAX_GAP = 1024 * 1024  # blobs of one pack closer than this are fetched in one read
+_ZERO = bytes(_SPARSE_BLOCK)
 
 
 @dataclass
@@ -64,6 +67,18 @@ class _OpenDir:
     made: bool = False
 
 
+@dataclass
+class _File:
+    out: bytes
+    node: Node
+    remaining: int  # planned blob writes not done yet; the last one finishes the file
+    failed: str = ""
+
+
+# one use of a blob: (file, offset in the file)
+_Use = tuple[_File, int]
+
+
 class Restore:
     """One restore run; create, then call :meth:`run` once."""
 
@@ -82,34 +97,26 @@ class Restore:
         self._target = os.fsencode(os.path.abspath(options.target))
         self._dirs_made: list[tuple[bytes, Node]] = []
         self._links: dict[tuple[int, int], bytes] = {}
-        self._deferred_links: list[tuple[bytes, bytes, Node]] = []
-        self._written: list[tuple[bytes, Node]] = []
-        self._blob_pool: ThreadPoolExecutor | None = None
+        self._deferred_links: list[tuple[bytes, bytes]] = []
+        self._files: list[_File] = []
+        # pack ID -> blob ID -> (entry, uses)
+        self._plan: dict[bytes, dict[bytes, tuple[BlobEntry, list[_Use]]]] = {}
 
     def run(self) -> RestoreSummary:
         start = time.monotonic()
         root = bytes.fromhex(self.snap.tree)
-        prefix = b""
-        node: Node | None = None
+        os.makedirs(self._target, exist_ok=True)
         if self.opts.path and self.opts.path.strip("/"):
             node, _ = resolve(self._trees, root, self.opts.path)
+            assert node is not None
             prefix = os.fsencode("/" + self.opts.path.strip("/"))
-        os.makedirs(self._target, exist_ok=True)
-        self._blob_pool = ThreadPoolExecutor(self.opts.workers, thread_name_prefix="blob")
-        files = ThreadPoolExecutor(self.opts.workers, thread_name_prefix="restore")
-        futures: list[Future[None]] = []
-        try:
-            if node is None:
-                self._restore_tree(root, b"", [], files, futures)
-            else:
-                parent_dir = os.path.dirname(prefix)
-                os.makedirs(self._target + parent_dir, exist_ok=True)
-                self._restore_entry(prefix, node, [], files, futures)
-            for fut in futures:
-                fut.result()
-        finally:
-            files.shutdown(wait=True)
-            self._blob_pool.shutdown(wait=True)
+            os.makedirs(self._target + os.path.dirname(prefix), exist_ok=True)
+            self._restore_entry(prefix, node, [])
+        else:
+            self._restore_tree(root, b"", [])
+        self.counters.add_total(files=len(self._files), nbytes=sum(f.node.size for f in self._files))
+        self.counters.scan_finished = True
+        self._write_contents()
         self._make_deferred_links()
         for path, dnode in reversed(self._dirs_made):
             self._apply_metadata(path, dnode)
@@ -120,37 +127,25 @@ class Restore:
 
     # ---- walking --------------------------------------------------------------------------------------
 
-    def _restore_tree(
-        self,
-        tree_id: bytes,
-        prefix: bytes,
-        stack: list[_OpenDir],
-        pool: ThreadPoolExecutor,
-        futures: list[Future[None]],
-    ) -> None:
+    def _restore_tree(self, tree_id: bytes, prefix: bytes, stack: list[_OpenDir]) -> None:
         try:
             tree = self._trees.load(tree_id)
         except SauvegardeError as exc:
             self._error(prefix or b"/", str(exc))
             return
         for node in tree.nodes:
-            self._restore_entry(prefix + b"/" + node.name, node, stack, pool, futures)
+            self._restore_entry(prefix + b"/" + node.name, node, stack)
 
-    def _selected(self, path: bytes) -> bool:
-        return not self.opts.include or self.opts.include.excluded(path)
-
-    def _restore_entry(
-        self, path: bytes, node: Node, stack: list[_OpenDir], pool: ThreadPoolExecutor, futures: list[Future[None]]
-    ) -> None:
+    def _restore_entry(self, path: bytes, node: Node, stack: list[_OpenDir]) -> None:
         if self.opts.exclude and self.opts.exclude.excluded(path):
             return
-        selected = self._selected(path)
+        selected = not self.opts.include or self.opts.include.excluded(path)
         if node.type == DIR:
             stack.append(_OpenDir(path, node))
             if selected:
                 self._make_dirs(stack)
             if node.subtree is not None:
-                self._restore_tree(node.subtree, path, stack, pool, futures)
+                self._restore_tree(node.subtree, path, stack)
             stack.pop()
             return
         if not selected:
@@ -158,14 +153,13 @@ class Restore:
         self._make_dirs(stack)
         out = self._target + path
         if node.type == FILE:
-            key = (node.dev, node.inode)
             if node.nlink > 1 and node.inode:
-                first = self._links.get(key)
+                first = self._links.get((node.dev, node.inode))
                 if first is not None:
-                    self._deferred_links.append((out, first, node))
+                    self._deferred_links.append((out, first))
                     return
-                self._links[key] = out
-            futures.append(pool.submit(self._write_file, out, node))
+                self._links[(node.dev, node.inode)] = out
+            self._plan_file(out, node)
             return
         try:
             _remove_existing(out)
@@ -183,8 +177,7 @@ class Restore:
             self._error(path, exc.strerror or str(exc))
             return
         self._apply_metadata(out, node)
-        with self._lock:
-            self.summary.other += 1
+        self.summary.other += 1
         self.counters.add(files=1)
 
     def _make_dirs(self, stack: list[_OpenDir]) -> None:
@@ -193,8 +186,7 @@ class Restore:
             if d.made:
                 continue
             d.made = True
-            path, node = d.path, d.node
-            out = self._target + path
+            out = self._target + d.path
             try:
                 os.mkdir(out, 0o700)
             except FileExistsError:
@@ -202,78 +194,147 @@ class Restore:
                     _remove_existing(out)
                     os.mkdir(out, 0o700)
             except OSError as exc:
-                self._error(path, exc.strerror or str(exc))
+                self._error(d.path, exc.strerror or str(exc))
                 continue
-            self._dirs_made.append((out, node))
+            self._dirs_made.append((out, d.node))
             self.summary.dirs += 1
 
-    # ---- files ----------------------------------------------------------------------------------------
+    # ---- file contents --------------------------------------------------------------------------------
 
-    def _blobs(self, content: list[bytes]) -> Iterator[bytes]:
-        assert self._blob_pool is not None
-        window: collections.deque[Future[bytes]] = collections.deque()
-        it = iter(content)
-        for blob_id in it:
-            window.append(self._blob_pool.submit(self.repo.load_blob, blob_id))
-            if len(window) >= _PREFETCH:
-                break
-        while window:
-            data = window.popleft().result()
-            nxt = next(it, None)
-            if nxt is not None:
-                window.append(self._blob_pool.submit(self.repo.load_blob, nxt))
-            yield data
+    def _plan_file(self, out: bytes, node: Node) -> None:
+        """Record where each blob of the file goes; the file itself is created later, in parallel."""
+        f = _File(out, node, 0)
+        self._files.append(f)
+        offset = 0
+        for blob_id in node.content:
+            hit = self.repo.index.lookup(blob_id)
+            if hit is None:
+                f.failed = f"blob {blob_id.hex()} is missing from the repository"
+                return
+            pack_id, entry = hit
+            blobs = self._plan.setdefault(pack_id, {})
+            slot = blobs.get(blob_id)
+            if slot is None:
+                blobs[blob_id] = (entry, [(f, offset)])
+            else:
+                slot[1].append((f, offset))
+            f.remaining += 1
+            offset += entry.plain_length
 
-    def _write_file(self, out: bytes, node: Node) -> None:
+    def _create_file(self, f: _File) -> None:
+        """Create (or truncate) the file at its final size, so blobs can be written at any offset."""
+        if not f.failed:
+            try:
+                fd = _create(f.out)
+                try:
+                    os.ftruncate(fd, f.node.size)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                f.failed = exc.strerror or str(exc)
+        if f.remaining == 0:
+            self._finish_file(f)  # no blob will be written to it: finish (or report) now
+
+    def _write_contents(self) -> None:
+        with ThreadPoolExecutor(self.opts.workers, thread_name_prefix="restore") as pool:
+            for done in pool.map(self._create_file, self._files):
+                del done
+            futures: list[Future[None]] = [
+                pool.submit(self._restore_pack, pid, blobs) for pid, blobs in self._plan.items()
+            ]
+            for fut in futures:
+                fut.result()
+        self._plan.clear()
+
+    def _restore_pack(self, pack_id: bytes, blobs: dict[bytes, tuple[BlobEntry, list[_Use]]]) -> None:
+        items = sorted(blobs.values(), key=lambda item: item[0].offset)
+        run: list[tuple[BlobEntry, list[_Use]]] = []
+        for item in items:
+            if run and item[0].offset - (run[-1][0].offset + run[-1][0].length) > _MAX_GAP:
+                self._restore_run(pack_id, run)
+                run = []
+            run.append(item)
+        if run:
+            self._restore_run(pack_id, run)
+
+    def _restore_run(self, pack_id: bytes, run: list[tuple[BlobEntry, list[_Use]]]) -> None:
+        start = run[0][0].offset
+        end = run[-1][0].offset + run[-1][0].length
         try:
-            fd = _create(out)
-        except OSError as exc:
-            self._error(out[len(self._target) :], exc.strerror or str(exc))
+            data = memoryview(self.repo.load_pack_range(pack_id, start, end - start))
+        except SauvegardeError as exc:
+            for entry, uses in run:
+                self._blob_failed(uses, f"blob {entry.id.hex()}: {exc}")
             return
-        written = 0
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as f:
-                for data in self._blobs(node.content):
-                    if node.sparse:
-                        _write_sparse(f, data)
+        for entry, uses in run:
+            try:
+                plain = self.repo.decode_blob(entry, data[entry.offset - start : entry.offset - start + entry.length])
+            except SauvegardeError as exc:
+                self._blob_failed(uses, f"{exc} (pack {pack_id.hex()})")
+                continue
+            for f, offset in uses:
+                self._write_blob(f, offset, plain)
+
+    def _write_blob(self, f: _File, offset: int, plain: bytes) -> None:
+        if not f.failed:
+            try:
+                fd = os.open(f.out, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                try:
+                    if f.node.sparse:
+                        _pwrite_sparse(fd, plain, offset)
                     else:
-                        f.write(data)
-                    written += len(data)
-                    self.counters.add(nbytes=len(data))
-                f.truncate(written)
-        except (OSError, SauvegardeError) as exc:
-            msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._error(out[len(self._target) :], f"{msg}; the file is incomplete")
+                        _pwrite_all(fd, plain, offset)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                f.failed = exc.strerror or str(exc)
+        self.counters.add(nbytes=len(plain))
+        self._blob_done(f)
+
+    def _blob_failed(self, uses: list[_Use], msg: str) -> None:
+        for f, _offset in uses:
+            if not f.failed:
+                f.failed = msg
+            self._blob_done(f)
+
+    def _blob_done(self, f: _File) -> None:
+        with self._lock:
+            f.remaining -= 1
+            last = f.remaining == 0
+        if last:
+            self._finish_file(f)
+
+    def _finish_file(self, f: _File) -> None:
+        path = f.out[len(self._target) :]
+        if f.failed:
+            self._error(path, f"{f.failed}; file not restored")
             with contextlib.suppress(OSError):
-                os.unlink(out)
+                os.unlink(f.out)
             return
-        if written != node.size:
-            self._warn(out[len(self._target) :], f"restored {written} bytes, snapshot says {node.size}")
-        self._apply_metadata(out, node)
+        self._apply_metadata(f.out, f.node)
         with self._lock:
             self.summary.files += 1
-            self.summary.bytes += written
-            self._written.append((out, node))
+            self.summary.bytes += f.node.size
         self.counters.add(files=1)
 
     def _make_deferred_links(self) -> None:
-        for out, first, node in self._deferred_links:
+        for out, first in self._deferred_links:
+            if not os.path.lexists(first):
+                self._error(out[len(self._target) :], "hardlink target was not restored")
+                continue
             try:
                 _remove_existing(out)
                 os.link(first, out)
             except OSError as exc:
                 self._error(out[len(self._target) :], f"hardlink: {exc.strerror or exc}")
                 continue
-            with self._lock:
-                self.summary.files += 1
+            self.summary.files += 1
             self.counters.add(files=1)
-            del node
 
     # ---- metadata -------------------------------------------------------------------------------------
 
     def _apply_metadata(self, out: bytes, node: Node) -> None:
         path = out[len(self._target) :]
-        is_link = node.type == SYMLINK
         if self._is_root:
             try:
                 os.lchown(out, uid_for(node.user, node.uid), gid_for(node.group, node.gid))
@@ -285,34 +346,40 @@ class Restore:
             except OSError as exc:
                 if exc.errno not in (errno.ENOTSUP, errno.EPERM) or name.startswith(b"user."):
                     self._warn(path, f"cannot set xattr {os.fsdecode(name)}: {exc.strerror}")
-        if not is_link:
+        if node.type != SYMLINK:
             try:
                 os.chmod(out, node.mode)
             except OSError as exc:
                 self._warn(path, f"cannot set mode: {exc.strerror}")
         try:
-            os.utime(out, ns=(node.atime_ns, node.mtime_ns), follow_symlinks=False)
+            atime = node.atime_ns or node.mtime_ns
+            os.utime(out, ns=(atime, node.mtime_ns), follow_symlinks=False)
         except OSError as exc:
             self._warn(path, f"cannot set times: {exc.strerror}")
 
     # ---- verification ---------------------------------------------------------------------------------
 
     def _verify(self) -> None:
-        for out, node in self._written:
-            try:
-                with open(out, "rb") as f:
-                    for blob_id in node.content:
-                        hit = self.repo.index.lookup(blob_id)
-                        if hit is None:
-                            raise SauvegardeError(f"blob {blob_id.hex()} missing from index")
-                        if self.repo.blob_id(f.read(hit[1].plain_length)) != blob_id:
-                            raise SauvegardeError("content differs from the snapshot")
-                    if f.read(1):
-                        raise SauvegardeError("file is longer than in the snapshot")
-            except (OSError, SauvegardeError) as exc:
-                self._error(out[len(self._target) :], f"verify: {exc}")
-                continue
-            self.summary.verified += 1
+        todo = [f for f in self._files if not f.failed]
+        with ThreadPoolExecutor(self.opts.workers, thread_name_prefix="verify") as pool:
+            results = list(pool.map(self._verify_file, todo))
+        self.summary.verified += sum(results)
+
+    def _verify_file(self, f: _File) -> bool:
+        try:
+            with open(f.out, "rb") as fh:
+                for blob_id in f.node.content:
+                    hit = self.repo.index.lookup(blob_id)
+                    if hit is None:
+                        raise SauvegardeError(f"blob {blob_id.hex()} missing from index")
+                    if self.repo.blob_id(fh.read(hit[1].plain_length)) != blob_id:
+                        raise SauvegardeError("content differs from the snapshot")
+                if fh.read(1):
+                    raise SauvegardeError("file is longer than in the snapshot")
+        except (OSError, SauvegardeError) as exc:
+            self._error(f.out[len(self._target) :], f"verify: {exc}")
+            return False
+        return True
 
     # ---- reporting ------------------------------------------------------------------------------------
 
@@ -347,21 +414,23 @@ def _remove_existing(out: bytes) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        import shutil
-
         shutil.rmtree(out)
     else:
         os.unlink(out)
 
 
-def _write_sparse(f: object, data: bytes) -> None:
-    """Write ``data`` at the current offset, seeking over whole zero blocks instead of writing them."""
-    assert hasattr(f, "write") and hasattr(f, "seek")
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     view = memoryview(data)
-    zero = bytes(_SPARSE_BLOCK)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+def _pwrite_sparse(fd: int, data: bytes, offset: int) -> None:
+    """Write ``data`` at ``offset`` but skip whole zero blocks, leaving holes (the file was pre-sized)."""
+    view = memoryview(data)
     for i in range(0, len(view), _SPARSE_BLOCK):
         block = view[i : i + _SPARSE_BLOCK]
-        if block == zero[: len(block)]:
-            f.seek(len(block), os.SEEK_CUR)
-        else:
-            f.write(block)
+        if block != _ZERO[: len(block)]:
+            _pwrite_all(fd, block, offset + i)

@@ -307,14 +307,17 @@ class Repository:
         if hit is None:
             raise IntegrityError(f"blob {blob_id.hex()} is not in the index (data missing)")
         pack_id, entry = hit
+        return self.decode_blob(entry, self.load_pack_range(pack_id, entry.offset, entry.length))
+
+    def load_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
+        """Raw bytes of a pack (for reading several blobs at once); damaged or missing packs raise IntegrityError."""
         name = layout.pack_name(pack_id)
         try:
-            sealed = self.storage.load(name, entry.offset, entry.length)
+            return self.storage.load(name, offset, length)
         except ObjectNotFound:
-            raise IntegrityError(f"pack {pack_id.hex()} holding blob {blob_id.hex()} is missing") from None
+            raise IntegrityError(f"pack {pack_id.hex()} is missing") from None
         except StorageError as exc:
-            raise IntegrityError(f"blob {blob_id.hex()} in pack {pack_id.hex()}: {exc}") from None
-        return self.decode_blob(entry, sealed)
+            raise IntegrityError(f"pack {pack_id.hex()}: {exc}") from None
 
     def decode_blob(self, entry: BlobEntry, sealed: Buffer) -> bytes:
         what = f"blob {entry.id.hex()}"

@@ -84,10 +84,10 @@ def node_from_stat(name: bytes, path: bytes, st: os.stat_result) -> Node:
         node.target = os.readlink(path)
     elif ntype in (CHARDEV, BLOCKDEV):
         node.rdev = st.st_rdev
-    if ntype != DIR:
-        node.nlink = st.st_nlink
-    else:
+    if ntype == DIR:
+        # Reading a directory updates its atime; storing it would make every tree differ between two backups.
         node.nlink = 1
+        node.atime_ns = 0
     node.xattrs = read_xattrs(path)
     return node
 

@@ -35,7 +35,9 @@ from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
-_MAX_IN_FLIGHT = 512
+_MAX_IN_FLIGHT = 64  # batches and large files queued for the file workers
+_BATCH_FILES = 128
+_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -77,8 +79,23 @@ class _Dir:
 
     def __init__(self, node: Node | None) -> None:
         self.node = node
-        self.entries: list[Node | Future[Node | None] | _Dir] = []
+        self.entries: list[_Entry] = []
         self.done = threading.Event()
+
+
+class _Batch:
+    """Small changed files read together by one worker task; a task per file costs more than reading it."""
+
+    __slots__ = ("future", "items", "size", "submitted")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[bytes, Node, bool]] = []
+        self.size = 0
+        self.future: Future[list[Node | None]] | None = None
+        self.submitted = threading.Event()
+
+
+_Entry = Node | _Dir | tuple[_Batch, int] | Future[Node | None]
 
 
 class Backup:
@@ -97,6 +114,7 @@ class Backup:
         self._finish_queue: queue.Queue[_Dir | None] = queue.Queue()
         self._finisher_error: BaseException | None = None
         self._root_dev: int | None = None
+        self._batch = _Batch()
 
     # ---- entry point ----------------------------------------------------------------------------------
 
@@ -119,6 +137,7 @@ class Backup:
                 parent_root = self._trees.load(bytes.fromhex(parent.tree)) if parent else None
                 root = self._save_roots(paths, parent_root, pool)
         finally:
+            self._submit_batch(pool)
             self._finish_queue.put(None)
             finisher.join()
             pool.shutdown(wait=True)
@@ -223,7 +242,7 @@ class Backup:
 
     def _save_entry(
         self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None, pool: ThreadPoolExecutor
-    ) -> Node | Future[Node | None] | _Dir | None:
+    ) -> _Entry | None:
         try:
             node = node_from_stat(name, path, st)
         except FileNotFoundError:
@@ -242,10 +261,29 @@ class Backup:
             self._count("files_unmodified", node.size)
             self.counters.add(files=1, nbytes=node.size)
             return node
+        if node.size >= self.repo.config.chunker.min_size:
+            self._slots.acquire()
+            fut = pool.submit(self._save_file, path, node, pnode is not None)
+            fut.add_done_callback(lambda _f: self._slots.release())
+            return fut
+        batch = self._batch
+        batch.items.append((path, node, pnode is not None))
+        batch.size += node.size
+        if len(batch.items) >= _BATCH_FILES or batch.size >= _BATCH_BYTES:
+            self._submit_batch(pool)
+        return batch, len(batch.items) - 1
+
+    def _submit_batch(self, pool: ThreadPoolExecutor) -> None:
+        batch, self._batch = self._batch, _Batch()
+        if not batch.items:
+            return
         self._slots.acquire()
-        fut = pool.submit(self._save_file, path, node, pnode is not None)
-        fut.add_done_callback(lambda _f: self._slots.release())
-        return fut
+        batch.future = pool.submit(self._save_batch, batch.items)
+        batch.future.add_done_callback(lambda _f: self._slots.release())
+        batch.submitted.set()
+
+    def _save_batch(self, items: list[tuple[bytes, Node, bool]]) -> list[Node | None]:
+        return [self._save_file(path, node, had_parent) for path, node, had_parent in items]
 
     def _save_dir(self, path: bytes, node: Node, pnode: Node | None, pool: ThreadPoolExecutor) -> _Dir:
         d = _Dir(node)
@@ -313,7 +351,10 @@ class Backup:
                 if not stat.S_ISREG(before.st_mode):
                     self._warn(path, "replaced by another kind of file while being read; skipped")
                     return None
-                size, content = self._read_content(f, before.st_size)
+                if before.st_size < self.repo.config.chunker.min_size:
+                    size, content = self._read_small(fd, before.st_size)
+                else:
+                    size, content = self._read_content(f, before.st_size)
                 after = os.fstat(fd)
         except OSError as exc:
             self._error(path, exc)
@@ -326,6 +367,19 @@ class Backup:
         self._count("files_changed" if had_parent else "files_new", 0)
         self.counters.add(files=1)
         return node
+
+    def _read_small(self, fd: int, size: int) -> tuple[int, list[bytes]]:
+        """Read a file expected to be one chunk (it may have grown since ``fstat``: read to the end)."""
+        data = os.read(fd, size + 1)
+        if len(data) > size:
+            parts = [data]
+            while more := os.read(fd, 1 << 20):
+                parts.append(more)
+            data = b"".join(parts)
+        self._count(None, len(data))
+        if not data:
+            return 0, []
+        return len(data), [self.repo.save_blob(BlobType.DATA, data)[0]]
 
     def _read_content(self, f: BinaryIO, size_hint: int) -> tuple[int, list[bytes]]:
         ids: list[bytes] = []
@@ -398,6 +452,13 @@ class Backup:
                 e.done.wait()
                 if e.node is not None and e.node.subtree is not None:
                     nodes.append(e.node)
+            elif isinstance(e, tuple):
+                batch, i = e
+                batch.submitted.wait()
+                assert batch.future is not None
+                n = batch.future.result()[i]
+                if n is not None:
+                    nodes.append(n)
             else:
                 n = e.result()
                 if n is not None:

@@ -72,6 +72,6 @@ def check_range(name: str, size: int, offset: int, length: int | None) -> int:
     if offset < 0 or (length is not None and length < 0):
         raise StorageError(f"{name}: negative range")
     end = size if length is None else offset + length
-    if end > size:
+    if offset > size or end > size:
         raise StorageError(f"{name}: range {offset}+{end - offset} past end of object ({size} bytes)")
     return end - offset

@@ -6,8 +6,10 @@ processes; the temporary file lives in the same directory so the link never cros
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import stat
 import threading
 from collections.abc import Iterator
 
@@ -39,6 +41,9 @@ class LocalStorage:
     def _ensure_dir(self, directory: str) -> None:
         if directory in self._dirs:
             return
+        if directory != self.root:
+            # makedirs applies ``mode`` to the last directory only: create each level under the root ourselves
+            self._ensure_dir(os.path.dirname(directory))
         os.makedirs(directory, mode=0o700, exist_ok=True)
         with self._dirs_lock:
             self._dirs.add(directory)
@@ -56,6 +61,10 @@ class LocalStorage:
                     written = os.write(fd, view)
                     view = view[written:]
                 os.fsync(fd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
             finally:
                 os.close(fd)
             try:
@@ -75,7 +84,7 @@ class LocalStorage:
                 size = os.fstat(f.fileno()).st_size
                 n = check_range(name, size, offset, length)
                 data = os.pread(f.fileno(), n, offset)
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise ObjectNotFound(f"{name}: not found") from None
         except OSError as exc:
             raise StorageError(f"cannot read {name}: {exc.strerror}") from None
@@ -85,11 +94,14 @@ class LocalStorage:
 
     def stat(self, name: str) -> ObjectInfo:
         try:
-            return ObjectInfo(name, os.stat(self._path(name)).st_size)
+            st = os.stat(self._path(name))
         except FileNotFoundError:
             raise ObjectNotFound(f"{name}: not found") from None
         except OSError as exc:
             raise StorageError(f"cannot stat {name}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):  # a directory such as ``data/ab`` is not an object
+            raise ObjectNotFound(f"{name}: not found")
+        return ObjectInfo(name, st.st_size)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -111,7 +123,7 @@ class LocalStorage:
     def delete(self, name: str) -> None:
         try:
             os.unlink(self._path(name))
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             raise ObjectNotFound(f"{name}: not found") from None
         except OSError as exc:
             raise StorageError(f"cannot delete {name}: {exc.strerror}") from None

@@ -115,6 +115,7 @@ class Backup:
         self._finisher_error: BaseException | None = None
         self._root_dev: int | None = None
         self._batch = _Batch()
+        self._abort = threading.Event()
 
     # ---- entry point ----------------------------------------------------------------------------------
 
@@ -136,11 +137,15 @@ class Backup:
             else:
                 parent_root = self._trees.load(bytes.fromhex(parent.tree)) if parent else None
                 root = self._save_roots(paths, parent_root, pool)
+        except BaseException:
+            # Interrupted or failed: stop the workers quickly. Nothing written so far can harm the repository.
+            self._abort.set()
+            raise
         finally:
-            self._submit_batch(pool)
+            self._submit_batch(pool)  # the tree finisher may be waiting for it (its files are skipped on abort)
             self._finish_queue.put(None)
             finisher.join()
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=self._abort.is_set())
         if self._finisher_error is not None:
             raise self._finisher_error
         root_id = self._save_tree(root)
@@ -337,6 +342,8 @@ class Backup:
         return ch
 
     def _save_file(self, path: bytes, node: Node, had_parent: bool) -> Node | None:
+        if self._abort.is_set():
+            return None
         try:
             fd = _open_noatime(path)
         except FileNotFoundError:
@@ -431,7 +438,7 @@ class Backup:
             d = self._finish_queue.get()
             if d is None:
                 return
-            if self._finisher_error is not None:
+            if self._finisher_error is not None or self._abort.is_set():
                 d.done.set()
                 continue
             try:

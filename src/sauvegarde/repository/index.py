@@ -34,7 +34,7 @@ class IndexFile:
     def encode(self) -> bytes:
         body = {
             "v": 1,
-            "packs": [[pid, [list(e) for e in entries]] for pid, entries in self.packs.items()],
+            "packs": [[pid, entries] for pid, entries in self.packs.items()],  # BlobEntry tuples pack as arrays
             "supersedes": self.supersedes,
         }
         return bytes(msgpack.packb(body))
@@ -95,9 +95,11 @@ class _Table:
         return cls(k, np.ascontiguousarray(rest), pack, off, ln, raw, bt)
 
     def find(self, blob_id: bytes) -> int:
+        n = len(self.keys)
+        if not n:
+            return -1
         key = np.uint64(int.from_bytes(blob_id[:8], "big"))
         i = int(self.keys.searchsorted(key))
-        n = len(self.keys)
         tail = blob_id[8:]
         while i < n and self.keys[i] == key:
             if self.rest[i].tobytes() == tail:

@@ -51,7 +51,7 @@ class PackWriter:
 
 
 def encode_header(entries: Sequence[BlobEntry]) -> bytes:
-    return bytes(msgpack.packb([list(e) for e in entries]))
+    return bytes(msgpack.packb(entries))  # BlobEntry is a tuple: packed as an array
 
 
 def header_length(trailer: bytes, pack_size: int, what: str) -> int:

@@ -30,6 +30,7 @@ class IndexFile:
 
     packs: dict[bytes, list[BlobEntry]] = field(default_factory=dict)
     supersedes: list[bytes] = field(default_factory=list)
+    index_id: bytes = b""  # the storage ID once saved or loaded; not part of the encoding
 
     def encode(self) -> bytes:
         body = {
@@ -78,21 +79,27 @@ class _Table:
         z32 = np.zeros(0, _U32)
         return cls(np.zeros(0, np.uint64), np.zeros((0, 24), np.uint8), z32, z32, z32, z32, np.zeros(0, np.uint8))
 
-    @classmethod
-    def build(cls, rows: list[tuple[bytes, int, int, int, int, int]], base: _Table | None = None) -> _Table:
-        """Sorted table of ``rows`` (id, pack, offset, length, raw, type), merged with ``base``."""
+    @staticmethod
+    def columns(rows: list[tuple[bytes, int, int, int, int, int]]) -> list[npt.NDArray[Any]]:
+        """Unsorted columns for ``rows`` of (id, pack, offset, length, raw, type)."""
         n = len(rows)
         ids = np.frombuffer(b"".join(r[0] for r in rows), np.uint8).reshape(n, 32) if n else np.zeros((0, 32), np.uint8)
         keys = np.ascontiguousarray(ids[:, :8]).view(">u8").ravel().astype(np.uint64)
         cols = [np.fromiter((r[k] for r in rows), _U32, n) for k in (1, 2, 3, 4)]
-        btype = np.fromiter((r[5] for r in rows), np.uint8, n)
-        parts: list[npt.NDArray[Any]] = [keys, ids[:, 8:], *cols, btype]
+        return [keys, np.ascontiguousarray(ids[:, 8:]), *cols, np.fromiter((r[5] for r in rows), np.uint8, n)]
+
+    @classmethod
+    def build(cls, chunks: list[list[npt.NDArray[Any]]], base: _Table | None = None) -> _Table:
+        """One sorted table from column chunks (see :meth:`columns`) and an existing table."""
         if base is not None and len(base.keys):
-            olds = [base.keys, base.rest, base.pack, base.offset, base.length, base.raw, base.btype]
-            parts = [np.concatenate([o, p]) for o, p in zip(olds, parts, strict=True)]
+            chunks = [[base.keys, base.rest, base.pack, base.offset, base.length, base.raw, base.btype], *chunks]
+        if not chunks:
+            return cls.empty()
+        parts = [np.concatenate([c[i] for c in chunks]) for i in range(7)]
+        chunks.clear()
         order = np.argsort(parts[0], kind="stable")
         k, rest, pack, off, ln, raw, bt = (p[order] for p in parts)
-        return cls(k, np.ascontiguousarray(rest), pack, off, ln, raw, bt)
+        return cls(k, rest, pack, off, ln, raw, bt)
 
     def find(self, blob_id: bytes) -> int:
         n = len(self.keys)
@@ -129,14 +136,24 @@ class MasterIndex:
         return pos
 
     def add_files(self, files: Iterable[IndexFile]) -> None:
-        """Bulk-add the content of loaded index objects."""
-        rows: list[tuple[bytes, int, int, int, int, int]] = []
+        """Bulk-add loaded index objects, skipping those another one supersedes.
+
+        Each object is converted to compact columns as it arrives, so peak memory stays near the final size.
+        """
+        chunks: dict[bytes, list[npt.NDArray[Any]]] = {}
+        superseded: set[bytes] = set()
         with self._lock:
-            for f in files:
+            for n, f in enumerate(files):
+                index_id = f.index_id or n.to_bytes(8, "big")
+                superseded.update(f.supersedes)
+                rows: list[tuple[bytes, int, int, int, int, int]] = []
                 for pid, entries in f.packs.items():
                     p = self._pack_number(pid)
                     rows.extend((e.id, p, e.offset, e.length, e.raw_length, e.type) for e in entries)
-            self._table = _Table.build(rows, self._table)
+                chunks[index_id] = _Table.columns(rows)
+            live = [c for i, c in chunks.items() if i not in superseded]
+            chunks.clear()
+            self._table = _Table.build(live, self._table)
 
     def add_pack(self, pack_id: bytes, entries: Iterable[BlobEntry]) -> None:
         with self._lock:
@@ -148,7 +165,7 @@ class MasterIndex:
 
     def _merge(self) -> None:
         rows = [(i, *v) for i, v in self._pending.items()]
-        self._table = _Table.build(rows, self._table)
+        self._table = _Table.build([_Table.columns(rows)], self._table)
         self._pending = {}
 
     def lookup(self, blob_id: bytes) -> tuple[bytes, BlobEntry] | None:

@@ -168,14 +168,14 @@ class Repository:
         name = layout.named(layout.INDEX, index_id)
         raw = self.storage.load(name)
         self._verify_name(name, raw, index_id)
-        return IndexFile.decode(self.cipher.open(raw, aad=_AAD_INDEX, what=name), name)
+        index = IndexFile.decode(self.cipher.open(raw, aad=_AAD_INDEX, what=name), name)
+        index.index_id = index_id
+        return index
 
     def load_index(self) -> None:
         ids = self.list_index_ids()
         with ThreadPoolExecutor(8) as pool:
-            files = list(pool.map(self.load_index_file, ids))
-        superseded = {s for f in files for s in f.supersedes}
-        self.index.add_files(f for i, f in zip(ids, files, strict=True) if i not in superseded)
+            self.index.add_files(pool.map(self.load_index_file, ids))
 
     def save_index_file(self, index: IndexFile) -> bytes:
         raw = self.cipher.seal(index.encode(), aad=_AAD_INDEX)

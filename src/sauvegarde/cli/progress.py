@@ -51,14 +51,16 @@ class Progress:
         c = self.counters
         elapsed = max(time.monotonic() - c.started, 1e-6)
         rate = c.bytes_done / elapsed
-        parts = [f"{self.verb} [{human_duration(elapsed)}]", f"{c.files_done} files", human_bytes(c.bytes_done)]
+        parts = [f"{self.verb} {human_duration(elapsed)}", f"{c.files_done} files"]
         if c.total_bytes:
             pct = min(100.0, 100.0 * c.bytes_done / c.total_bytes)
-            parts.append(f"of {human_bytes(c.total_bytes)} ({pct:.0f}%)")
+            parts.append(f"{human_bytes(c.bytes_done)} / {human_bytes(c.total_bytes)} {pct:3.0f}%")
+        else:
+            parts.append(human_bytes(c.bytes_done))
         parts.append(f"{human_bytes(rate)}/s")
         if c.scan_finished and c.total_bytes and rate > 0:
             parts.append(f"ETA {human_duration(max(0.0, (c.total_bytes - c.bytes_done) / rate))}")
-        return Text("  ".join(parts))
+        return Text("  ".join(parts), no_wrap=True, overflow="ellipsis")
 
 
 def start_scanner(paths: Iterable[str], excluder: Excluder, counters: Counters) -> threading.Thread:

@@ -52,10 +52,16 @@ class RepoConfig:
         return raw[len(MAGIC)]
 
     @classmethod
-    def decode(cls, raw: bytes, cipher: Cipher) -> RepoConfig:
+    def check_version(cls, raw: bytes) -> int:
+        """:meth:`peek_version`, raising :class:`FormatError` for a format this version cannot read."""
         version = cls.peek_version(raw)
         if version != FORMAT_VERSION:
             raise FormatError(f"repository format {version} is not supported by this version (knows {FORMAT_VERSION})")
+        return version
+
+    @classmethod
+    def decode(cls, raw: bytes, cipher: Cipher) -> RepoConfig:
+        cls.check_version(raw)
         body = json.loads(cipher.open(raw[len(MAGIC) + 1 :], aad=MAGIC, what="config"))
         known = {"version", "id", "chunker", "compression_level", "pack_size"}
         return cls(

@@ -66,10 +66,14 @@ def parse_key_info(kid: bytes, raw: bytes) -> KeyInfo:
 def unwrap_master_key(raw: bytes, password: bytes) -> MasterKey | None:
     """The master key if ``password`` opens this key file, else ``None``."""
     body = _parse(raw)
-    params = KdfParams(int(body["memory_kib"]), int(body["iterations"]), int(body["lanes"]))
-    wrapping = Cipher(derive_key(password, base64.b64decode(body["salt"]), params))
     try:
-        plain = wrapping.open(base64.b64decode(body["data"]), what="key file")
+        params = KdfParams(int(body["memory_kib"]), int(body["iterations"]), int(body["lanes"]))
+        sealed = base64.b64decode(body["data"])
+        wrapping = Cipher(derive_key(password, base64.b64decode(body["salt"]), params))
+    except (KeyError, ValueError, TypeError) as exc:  # the plaintext fields are not authenticated
+        raise FormatError(f"key file: unreadable ({exc})") from None
+    try:
+        plain = wrapping.open(sealed, what="key file")
     except IntegrityError:
         return None
     return MasterKey.from_dict(msgpack.unpackb(plain))

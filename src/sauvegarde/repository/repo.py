@@ -97,7 +97,7 @@ class Repository:
             raw_config = storage.load(layout.CONFIG)
         except ObjectNotFound:
             raise RepositoryNotFound(f"no repository at {storage.location}") from None
-        RepoConfig.peek_version(raw_config)
+        RepoConfig.check_version(raw_config)  # before unlocking: a newer format may use other key files
         master, kid = cls._unlock(storage, password)
         repo = cls(storage, master, RepoConfig.decode(raw_config, master.cipher()), kid)
         if load_index:
@@ -273,12 +273,13 @@ class Repository:
             self.save_index_file(to_write)
 
     def _upload_done(self, fut: Future[None]) -> None:
-        self._upload_slots.release()
-        with self._state_lock:
-            self._pending_uploads.discard(fut)
         exc = fut.exception()
-        if exc is not None and self._upload_error is None:
-            self._upload_error = exc
+        with self._state_lock:
+            # record the error before the future leaves the pending set, or flush() could miss it
+            if exc is not None and self._upload_error is None:
+                self._upload_error = exc
+            self._pending_uploads.discard(fut)
+        self._upload_slots.release()
 
     def flush(self) -> None:
         """Upload every partial pack and write the index for everything uploaded; raises upload errors."""

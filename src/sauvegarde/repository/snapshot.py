@@ -61,8 +61,8 @@ def parse_time(text: str) -> datetime:
     """Parse our RFC 3339 timestamps (nanoseconds are truncated to microseconds)."""
     main, _, rest = text.partition(".")
     if rest:
-        digits = "".join(c for c in rest if c.isdigit())
-        tz = rest[len(digits) :]
+        n = len(rest) - len(rest.lstrip("0123456789"))  # the fraction; what follows is the offset
+        digits, tz = rest[:n], rest[n:]
         text = f"{main}.{digits[:6]:0<6}{tz}"
     return datetime.fromisoformat(text)
 

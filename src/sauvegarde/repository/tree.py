@@ -63,11 +63,38 @@ class Node:
     xattrs: dict[bytes, bytes] = field(default_factory=dict)
 
     def to_wire(self) -> dict[str, Any]:
+        # Written out field by field: this runs once per entry of every directory backed up.
         d: dict[str, Any] = {"n": self.name, "t": self.type}
-        for attr, (key, default) in _FIELDS.items():
-            value = getattr(self, attr)
-            if value != default:
-                d[key] = value
+        if self.mode:
+            d["m"] = self.mode
+        if self.uid:
+            d["u"] = self.uid
+        if self.gid:
+            d["g"] = self.gid
+        if self.user:
+            d["U"] = self.user
+        if self.group:
+            d["G"] = self.group
+        if self.mtime_ns:
+            d["mt"] = self.mtime_ns
+        if self.atime_ns:
+            d["at"] = self.atime_ns
+        if self.ctime_ns:
+            d["ct"] = self.ctime_ns
+        if self.size:
+            d["s"] = self.size
+        if self.inode:
+            d["i"] = self.inode
+        if self.dev:
+            d["d"] = self.dev
+        if self.nlink != 1:
+            d["l"] = self.nlink
+        if self.rdev:
+            d["r"] = self.rdev
+        if self.target:
+            d["lt"] = self.target
+        if self.sparse:
+            d["sp"] = True
         if self.content:
             d["c"] = b"".join(self.content)
         if self.subtree is not None:
@@ -78,22 +105,33 @@ class Node:
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> Node:
-        node = cls(name=bytes(d["n"]), type=str(d["t"]))
+        node = cls(name=_bin(d["n"]), type=str(d["t"]))
         if node.type not in NODE_TYPES:
             raise ValueError(f"unknown node type {node.type!r}")
-        for attr, (key, _default) in _FIELDS.items():
+        for attr, (key, default) in _FIELDS.items():
             if key in d:
-                setattr(node, attr, d[key])
+                value = d[key]
+                if not isinstance(value, type(default)):
+                    raise TypeError(f"field {key!r} is a {type(value).__name__}")
+                setattr(node, attr, value)
         content = d.get("c")
         if content:
+            content = _bin(content)
             if len(content) % 32:
                 raise ValueError("content list is not a whole number of IDs")
-            node.content = [bytes(content[i : i + 32]) for i in range(0, len(content), 32)]
+            node.content = [content[i : i + 32] for i in range(0, len(content), 32)]
         if "st" in d:
-            node.subtree = bytes(d["st"])
+            node.subtree = _bin(d["st"])
         if "x" in d:
-            node.xattrs = {bytes(k): bytes(v) for k, v in d["x"].items()}
+            node.xattrs = {_bin(k): _bin(v) for k, v in d["x"].items()}
         return node
+
+
+def _bin(value: Any) -> bytes:
+    """A bytes field from the wire (``bytes(5)`` would silently give five NULs, ``bytes(2**40)`` exhaust memory)."""
+    if not isinstance(value, bytes):
+        raise TypeError(f"expected bytes, got {type(value).__name__}")
+    return value
 
 
 @dataclass

@@ -21,12 +21,13 @@ def _compile(pattern: str) -> re.Pattern[str]:
     i = 0
     while i < len(pattern):
         c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")  # zero or more whole directories: "/a/**/b" must not match "/a/xb"
+            i += 3
+            continue
         if pattern.startswith("**", i):
             out.append(".*")
             i += 2
-            if pattern.startswith("/", i):
-                out.append("/?")
-                i += 1
             continue
         if c == "*":
             out.append("[^/]*")
@@ -44,7 +45,10 @@ def _compile(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(c))
         i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+    try:
+        return re.compile("".join(out) + r"\Z", re.DOTALL)
+    except re.error as exc:  # e.g. "[]" or "[z-a]"
+        raise UsageError(f"invalid pattern {pattern!r}: {exc}") from None
 
 
 class Excluder:

@@ -1,0 +1,134 @@
+"""zstd compression of blobs: round trips, the raw fallback, and strict decompression."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sauvegarde.compression import DEFAULT_LEVEL, compress, decompress
+from sauvegarde.errors import IntegrityError
+
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None)
+
+TEXT = b"The quick brown fox jumps over the lazy dog. " * 200
+RANDOM = random.Random(5).randbytes(64 * 1024)
+
+compressible = st.builds(lambda unit, n: unit * n, st.binary(min_size=1, max_size=40), st.integers(64, 2000))
+
+
+@PROPERTY
+@given(data=compressible, level=st.integers(1, 9))
+def test_round_trip(data: bytes, level: int) -> None:
+    packed = compress(data, level)
+    assert packed is not None
+    assert decompress(packed, len(data)) == data
+
+
+@PROPERTY
+@given(data=st.binary(max_size=3000))
+def test_compress_either_saves_a_32nd_or_returns_none(data: bytes) -> None:
+    packed = compress(data)
+    if packed is None:
+        return
+    assert len(packed) <= len(data) - len(data) // 32
+    assert decompress(packed, len(data)) == data
+
+
+def test_default_level_is_3() -> None:
+    assert DEFAULT_LEVEL == 3
+    packed = compress(TEXT)
+    assert packed is not None
+    assert zstandard.ZstdDecompressor().decompress(packed) == TEXT  # plain zstd frame
+
+
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview], ids=lambda w: w.__name__)
+def test_buffers_of_any_kind(wrap: type) -> None:
+    packed = compress(wrap(TEXT))
+    assert packed is not None
+    assert decompress(wrap(packed), len(TEXT)) == TEXT
+
+
+def test_incompressible_data_returns_none() -> None:
+    assert compress(RANDOM) is None
+    assert compress(RANDOM[:100]) is None
+
+
+def test_tiny_inputs_are_stored_raw() -> None:
+    assert compress(b"") is None
+    assert compress(b"a" * 63) is None
+    assert compress(b"a" * 64) is not None
+
+
+@pytest.mark.parametrize("level", [0, -1])
+def test_level_zero_or_below_disables_compression(level: int) -> None:
+    assert compress(TEXT, level) is None
+
+
+@pytest.mark.parametrize("delta", [-1, 1, -len(TEXT) // 2, 1_000_000])
+def test_wrong_raw_length_is_an_integrity_error(delta: int) -> None:
+    packed = compress(TEXT)
+    assert packed is not None
+    with pytest.raises(IntegrityError):
+        decompress(packed, len(TEXT) + delta)
+
+
+def test_zero_raw_length_is_an_integrity_error() -> None:
+    packed = compress(TEXT)
+    assert packed is not None
+    with pytest.raises(IntegrityError):
+        decompress(packed, 0)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"", b"\x00", b"not a zstd frame at all", RANDOM[:1000], b"\x28\xb5\x2f\xfd" + b"\xff" * 20],
+    ids=["empty", "nul", "text", "random", "bad-frame"],
+)
+def test_garbage_is_an_integrity_error(garbage: bytes) -> None:
+    with pytest.raises(IntegrityError, match="blob 42"):
+        decompress(garbage, 100, what="blob 42")
+
+
+def test_truncated_frame_is_an_integrity_error() -> None:
+    packed = compress(TEXT)
+    assert packed is not None
+    for cut in (1, 5, len(packed) // 2):
+        with pytest.raises(IntegrityError):
+            decompress(packed[:-cut], len(TEXT))
+
+
+def test_frame_without_content_size_must_still_match() -> None:
+    cctx = zstandard.ZstdCompressor(write_content_size=False)
+    packed = cctx.compress(TEXT)
+    assert decompress(packed, len(TEXT)) == TEXT
+    with pytest.raises(IntegrityError):
+        decompress(packed, len(TEXT) - 1)
+    with pytest.raises(IntegrityError):
+        decompress(packed, len(TEXT) + 1)
+
+
+def test_thread_safety() -> None:
+    inputs = [bytes([i]) * 1000 + TEXT[: 100 * i] for i in range(1, 30)]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                for data in inputs:
+                    packed = compress(data)
+                    assert packed is not None
+                    assert decompress(packed, len(data)) == data
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -52,11 +52,28 @@ def cli(
     ctx.call_on_close(app.close)
 
 
-def _register() -> None:
-    from sauvegarde.cli import backup, diff, dump, init, key, ls, quickstart, restore, snapshots
+# one module per command, each exposing ``command``; listed in the order `--help` shows them
+COMMANDS = [
+    "init",
+    "backup",
+    "snapshots",
+    "ls",
+    "restore",
+    "dump",
+    "diff",
+    "key",
+    "check",
+    "unlock",
+    "prune",
+    "quickstart",
+]
 
-    for module in (init, backup, snapshots, ls, restore, dump, diff, key, quickstart):
-        cli.add_command(module.command)
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMANDS:
+        cli.add_command(importlib.import_module(f"sauvegarde.cli.{name}").command)
 
 
 _register()

@@ -90,6 +90,8 @@ class Lock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._mutex = threading.Lock()
+        self._written_at = 0.0  # wall-clock time of the newest lock object we wrote
+        self._lapsed = False
 
     def _write(self) -> str:
         body = {
@@ -101,6 +103,10 @@ class Lock:
         }
         name = layout.LOCKS + os.urandom(32).hex()
         self._storage.save(name, self._cipher.seal(json.dumps(body).encode(), aad=_AAD))
+        now = time.time()
+        if self._written_at and now - self._written_at > STALE_AFTER - REFRESH_EVERY:
+            self._lapsed = True  # others may have seen the lock as stale in between
+        self._written_at = now
         return name
 
     def acquire(self) -> Lock:
@@ -124,6 +130,22 @@ class Lock:
             with self._mutex:
                 old, self._name = self._name, new
             self._delete(old)
+
+    def check_held(self) -> None:
+        """Raise if the lock may have looked stale to others (so a prune may have run) or was removed."""
+        lapsed = self._lapsed or time.time() - self._written_at > STALE_AFTER - REFRESH_EVERY
+        with self._mutex:
+            name = self._name
+        if not lapsed and name:
+            try:
+                self._storage.stat(name)
+            except ObjectNotFound:
+                lapsed = True
+        if lapsed or not name:
+            raise RepositoryLocked(
+                "this process's repository lock lapsed or was removed while it worked; "
+                "data it relies on may have been pruned, so nothing was saved: run the command again"
+            )
 
     def _delete(self, name: str) -> None:
         with contextlib.suppress(SauvegardeError):

@@ -39,6 +39,7 @@ from sauvegarde.storage import Storage
 from sauvegarde.storage.base import Buffer
 
 INDEX_EVERY_PACKS = 8
+INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair
 _AAD_INDEX = b"sauvegarde index v1"
 _AAD_SNAPSHOT = b"sauvegarde snapshot v1"
 
@@ -177,6 +178,48 @@ class Repository:
         with ThreadPoolExecutor(8) as pool:
             self.index.add_files(pool.map(self.load_index_file, ids))
 
+    def load_index_files(self) -> tuple[list[IndexFile], dict[bytes, str]]:
+        """Every index object that loads, and an error message per one that does not (for check and prune).
+
+        Objects superseded by another loaded one are left out of the list.
+        """
+        ids = self.list_index_ids()
+        errors: dict[bytes, str] = {}
+
+        def load(index_id: bytes) -> IndexFile | None:
+            try:
+                return self.load_index_file(index_id)
+            except SauvegardeError as exc:
+                errors[index_id] = str(exc)
+                return None
+
+        with ThreadPoolExecutor(8) as pool:
+            files = [f for f in pool.map(load, ids) if f is not None]
+        superseded = {s for f in files for s in f.supersedes}
+        return [f for f in files if f.index_id not in superseded], errors
+
+    def write_index(self, packs: dict[bytes, list[BlobEntry]], supersedes: list[bytes]) -> list[bytes]:
+        """Write index objects covering ``packs``, the last of them superseding ``supersedes``.
+
+        The superseding object is written last, so an interruption leaves the old objects in force.
+        """
+        items = list(packs.items())
+        chunks: list[IndexFile] = []
+        current = IndexFile()
+        count = 0
+        for pid, entries in items:
+            current.packs[pid] = entries
+            count += len(entries)
+            if count >= INDEX_MAX_BLOBS:
+                chunks.append(current)
+                current, count = IndexFile(), 0
+        chunks.append(current)
+        chunks[-1].supersedes = list(supersedes)
+        return [self.save_index_file(c) for c in chunks]
+
+    def delete_index(self, index_id: bytes) -> None:
+        self.storage.delete(layout.named(layout.INDEX, index_id))
+
     def save_index_file(self, index: IndexFile) -> bytes:
         raw = self.cipher.seal(index.encode(), aad=_AAD_INDEX)
         index_id = blake3.blake3(raw).digest()
@@ -242,6 +285,22 @@ class Repository:
         if full is not None:
             self._submit(full)
         return blob_id, True
+
+    def save_sealed_blob(self, entry: BlobEntry, sealed: bytes) -> None:
+        """Put an already sealed blob (read from another pack) into a new pack, for repacking. Thread-safe."""
+        if self._upload_error is not None:
+            raise self._upload_error
+        with self._state_lock:
+            self._inflight.add(entry.id)
+        full: PackWriter | None = None
+        with self._pack_lock:
+            writer = self._writers[BlobType(entry.type)]
+            writer.add(entry.id, sealed, entry.raw_length)
+            if writer.size >= self.config.pack_size:
+                full = writer
+                self._writers[BlobType(entry.type)] = PackWriter(entry.type)
+        if full is not None:
+            self._submit(full)
 
     def _submit(self, writer: PackWriter) -> None:
         pack_id, data, entries = writer.finish(self.cipher)
@@ -332,6 +391,8 @@ class Repository:
     # ---- snapshots ------------------------------------------------------------------------------------
 
     def save_snapshot(self, snap: Snapshot) -> str:
+        for lk in self._locks:
+            lk.check_held()  # a lock that lapsed may have let a prune delete data this snapshot refers to
         raw = self.cipher.seal(snap.encode(), aad=_AAD_SNAPSHOT)
         sid = blake3.blake3(raw).digest()
         self.storage.save(layout.named(layout.SNAPSHOTS, sid), raw)
@@ -360,3 +421,29 @@ class Repository:
     def iter_pack_names(self) -> Iterator[str]:
         for info in self.storage.list(layout.DATA):
             yield info.name
+
+    # ---- packs, for check and prune ------------------------------------------------------------------
+
+    def list_packs(self) -> dict[bytes, int]:
+        """Every pack in storage and its size."""
+        out: dict[bytes, int] = {}
+        for info in self.storage.list(layout.DATA):
+            try:
+                out[layout.id_from_name(info.name)] = info.size
+            except ValueError:
+                continue  # not an object of ours
+        return out
+
+    def load_pack(self, pack_id: bytes, verify: bool = True) -> bytes:
+        """A whole pack, checked against its name unless ``verify`` is false."""
+        name = layout.pack_name(pack_id)
+        try:
+            raw = self.storage.load(name)
+        except ObjectNotFound:
+            raise IntegrityError(f"pack {pack_id.hex()} is missing") from None
+        if verify:
+            self._verify_name(name, raw, pack_id)
+        return raw
+
+    def delete_pack(self, pack_id: bytes) -> None:
+        self.storage.delete(layout.pack_name(pack_id))

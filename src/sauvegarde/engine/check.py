@@ -1,0 +1,393 @@
+"""Repository checks: structure always, and with a read-data selection, the content of every selected pack.
+
+Structure: every index object loads; every pack an index names exists and its header agrees with the index;
+every snapshot loads and every tree and data blob its trees reference is indexed in a pack that exists. With
+``read_data``, selected packs are downloaded whole and every blob in them is authenticated, decompressed and
+checked against its ID. Problems name the objects and, where data is lost, the snapshots and files it hits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+import blake3
+
+from sauvegarde.engine.events import Counters
+from sauvegarde.errors import SauvegardeError, UsageError
+from sauvegarde.repository import Repository, Tree
+from sauvegarde.repository.blobs import BlobEntry
+from sauvegarde.repository.pack import parse_pack
+from sauvegarde.repository.tree import DIR, FILE
+
+Severity = Literal["error", "warning"]
+MAX_PATHS_PER_SNAPSHOT = 100
+
+
+@dataclass
+class Problem:
+    severity: Severity
+    kind: str  # index_damaged, pack_missing, pack_damaged, header_mismatch, blob_damaged, blob_missing, ...
+    subject: str  # "pack <id>", "blob <id>", "snapshot <id>"...
+    message: str
+    snapshots: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)  # "<short snapshot id>:<path>"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "severity": self.severity,
+            "kind": self.kind,
+            "object": self.subject,
+            "message": self.message,
+            "snapshots": self.snapshots,
+            "paths": self.paths,
+        }
+
+
+@dataclass
+class CheckReport:
+    problems: list[Problem] = field(default_factory=list)
+    snapshots: int = 0
+    trees: int = 0
+    blobs_referenced: int = 0
+    packs: int = 0
+    packs_read: int = 0
+    bytes_read: int = 0
+    unused_blobs: int = 0
+    next_cursor: str = ""  # where a rotating read-data subset ends, for the next run
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": not self.errors,
+            "errors": len(self.errors),
+            "warnings": len(self.problems) - len(self.errors),
+            "problems": [p.as_dict() for p in self.problems],
+            "snapshots": self.snapshots,
+            "trees": self.trees,
+            "blobs_referenced": self.blobs_referenced,
+            "packs": self.packs,
+            "packs_read": self.packs_read,
+            "bytes_read": self.bytes_read,
+            "unused_blobs": self.unused_blobs,
+        }
+
+
+@dataclass(frozen=True)
+class ReadSubset:
+    """Which packs ``--read-data`` reads: all, bucket ``n`` of ``m`` by pack ID, or a rotating percentage."""
+
+    n: int = 1
+    m: int = 1
+    percent: float | None = None
+    cursor: str = ""  # hex pack ID where the previous rotating run stopped
+
+    @classmethod
+    def parse(cls, text: str, cursor: str = "") -> ReadSubset:
+        text = text.strip()
+        try:
+            if text.endswith("%"):
+                pct = float(text[:-1])
+                if not 0 < pct <= 100:
+                    raise ValueError
+                return cls(percent=pct, cursor=cursor)
+            n_text, m_text = text.split("/")
+            n, m = int(n_text), int(m_text)
+            if not 1 <= n <= m:
+                raise ValueError
+            return cls(n=n, m=m)
+        except ValueError:
+            raise UsageError(f"invalid subset {text!r}: expected N% (0 < N <= 100) or n/m (1 <= n <= m)") from None
+
+    def select(self, pack_ids: Iterable[bytes]) -> tuple[list[bytes], str]:
+        """The packs to read, and the cursor for the next run (rotating subsets only)."""
+        ids = sorted(pack_ids)
+        if self.percent is None:
+            return [p for p in ids if int.from_bytes(p[:8], "big") % self.m == self.n - 1], ""
+        if not ids:
+            return [], self.cursor
+        count = max(1, -(-len(ids) * int(self.percent * 1000) // 100_000))
+        start = 0
+        if self.cursor:
+            cur = bytes.fromhex(self.cursor)
+            start = next((i for i, p in enumerate(ids) if p > cur), 0)
+        chosen = [ids[(start + k) % len(ids)] for k in range(min(count, len(ids)))]
+        return chosen, chosen[-1].hex()
+
+
+class Checker:
+    """One run of ``check``. The repository must be opened without loading its index."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        read: ReadSubset | None = None,
+        counters: Counters | None = None,
+        threads: int = 4,
+    ) -> None:
+        self.repo = repo
+        self.read = read
+        self.counters = counters or Counters()
+        self.threads = threads
+        self.report = CheckReport()
+        self._lock = threading.Lock()
+        # blob -> packs holding it; a blob is lost when every copy is missing or damaged
+        self.locations: dict[bytes, list[bytes]] = {}
+        self.pack_entries: dict[bytes, list[BlobEntry]] = {}
+        self.bad_copies: set[tuple[bytes, bytes]] = set()  # (pack, blob)
+        self.bad_packs: set[bytes] = set()
+        self._damaged_reported: set[bytes] = set()
+        self._tree_ok: dict[bytes, bool] = {}
+        self._used: set[bytes] = set()
+
+    def add(self, problem: Problem) -> None:
+        with self._lock:
+            self.report.problems.append(problem)
+
+    def run(self) -> CheckReport:
+        self._load_indexes()
+        stored = self.repo.list_packs()
+        self.report.packs = len(stored)
+        self._check_packs(stored)
+        self._check_snapshots()
+        self.report.unused_blobs = sum(1 for b in self.locations if b not in self._used)
+        return self.report
+
+    # ---- indexes and packs ----------------------------------------------------------------------------
+
+    def _load_indexes(self) -> None:
+        files, errors = self.repo.load_index_files()
+        for index_id, message in sorted(errors.items()):
+            self.add(Problem("error", "index_damaged", f"index {index_id.hex()}", message))
+        for f in files:
+            for pid, entries in f.packs.items():
+                if pid in self.pack_entries:
+                    continue  # the same pack named by two index objects (an interrupted prune): harmless
+                self.pack_entries[pid] = entries
+                for e in entries:
+                    self.locations.setdefault(e.id, []).append(pid)
+        self.repo.index.add_files(files)
+        for blob_id, packs in self.locations.items():
+            if len(packs) > 1:
+                self.add(
+                    Problem(
+                        "warning",
+                        "duplicate_blob",
+                        f"blob {blob_id.hex()}",
+                        f"stored in {len(packs)} packs ({', '.join(p.hex()[:16] for p in packs)}); prune removes the "
+                        "extra copies",
+                    )
+                )
+
+    def _check_packs(self, stored: dict[bytes, int]) -> None:
+        for pid in sorted(set(self.pack_entries) - set(stored)):
+            self.bad_packs.add(pid)
+            self.add(
+                Problem(
+                    "error",
+                    "pack_missing",
+                    f"pack {pid.hex()}",
+                    f"named by the index but missing from storage ({len(self.pack_entries[pid])} blobs)",
+                )
+            )
+        for pid in sorted(set(stored) - set(self.pack_entries)):
+            self.add(
+                Problem(
+                    "warning",
+                    "pack_unindexed",
+                    f"pack {pid.hex()}",
+                    "not named by any index (left by an "
+                    "interrupted backup): the next backup reuses it, or prune removes it",
+                )
+            )
+        indexed = [p for p in sorted(stored) if p in self.pack_entries]
+        to_read: set[bytes] = set()
+        if self.read is not None:
+            chosen, self.report.next_cursor = self.read.select(indexed)
+            to_read = set(chosen)
+            self.counters.add_total(files=len(chosen), nbytes=sum(stored[p] for p in chosen))
+
+        def one(pid: bytes) -> None:
+            if pid in to_read:
+                self._read_pack(pid, stored[pid])
+            else:
+                self._check_header(pid, stored[pid])
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            list(pool.map(one, indexed))
+
+    def _compare(self, pid: bytes, header: list[BlobEntry]) -> None:
+        found = {e.id: e for e in header}
+        wrong = [e for e in self.pack_entries[pid] if found.get(e.id) != e]
+        for e in wrong:
+            self._mark_bad(pid, e.id)
+            self.add(
+                Problem(
+                    "error",
+                    "header_mismatch",
+                    f"blob {e.id.hex()}",
+                    f"the index places it in pack {pid.hex()} but the pack's header disagrees",
+                )
+            )
+
+    def _check_header(self, pid: bytes, size: int) -> None:
+        try:
+            header = self.repo.read_pack_header(pid, size)
+        except SauvegardeError as exc:
+            self._pack_damaged(pid, str(exc))
+            return
+        self._compare(pid, header)
+
+    def _read_pack(self, pid: bytes, size: int) -> None:
+        try:
+            data = self.repo.load_pack(pid, verify=False)
+        except SauvegardeError as exc:
+            self._pack_damaged(pid, str(exc))
+            self.counters.add(files=1, nbytes=size)
+            return
+        if blake3.blake3(data).digest() != pid:
+            # reported, but blobs that still authenticate stay usable: only those that fail are lost
+            self.add(Problem("error", "pack_damaged", f"pack {pid.hex()}", "content does not match its name"))
+        try:
+            header = parse_pack(data, self.repo.cipher, f"pack {pid.hex()}")
+        except SauvegardeError as exc:
+            self._pack_damaged(pid, str(exc))
+            self.counters.add(files=1, nbytes=size)
+            return
+        self._compare(pid, header)
+        view = memoryview(data)
+        for e in header:
+            try:
+                self.repo.decode_blob(e, view[e.offset : e.offset + e.length])
+            except SauvegardeError as exc:
+                self._mark_bad(pid, e.id)
+                with self._lock:
+                    self._damaged_reported.add(e.id)
+                self.add(Problem("error", "blob_damaged", f"blob {e.id.hex()}", f"in pack {pid.hex()}: {exc}"))
+        with self._lock:
+            self.report.packs_read += 1
+            self.report.bytes_read += len(data)
+        self.counters.add(files=1, nbytes=len(data))
+
+    def _pack_damaged(self, pid: bytes, message: str) -> None:
+        with self._lock:
+            self.bad_packs.add(pid)
+        self.add(Problem("error", "pack_damaged", f"pack {pid.hex()}", message))
+
+    def _mark_bad(self, pid: bytes, blob_id: bytes) -> None:
+        with self._lock:
+            self.bad_copies.add((pid, blob_id))
+
+    def _lost(self, blob_id: bytes) -> bool:
+        """Whether no readable copy of the blob is known."""
+        packs = self.locations.get(blob_id)
+        if not packs:
+            return True
+        return all(p in self.bad_packs or (p, blob_id) in self.bad_copies for p in packs)
+
+    # ---- snapshots and trees --------------------------------------------------------------------------
+
+    def _check_snapshots(self) -> None:
+        snaps = []
+        for sid in sorted(self.repo.snapshot_ids()):
+            try:
+                snaps.append(self.repo.load_snapshot(sid))
+            except SauvegardeError as exc:
+                self.add(Problem("error", "snapshot_damaged", f"snapshot {sid}", str(exc), snapshots=[sid]))
+        self.report.snapshots = len(snaps)
+        for snap in snaps:
+            root = bytes.fromhex(snap.tree)
+            if self._check_tree(root):
+                continue
+            hits: list[str] = []
+            self._collect(root, b"", hits)
+            self.add(
+                Problem(
+                    "error",
+                    "snapshot_incomplete",
+                    f"snapshot {snap.id}",
+                    f"snapshot {snap.short_id} of {snap.datetime:%Y-%m-%d %H:%M:%S} refers to lost data "
+                    f"({len(hits)} path(s) hit{', list truncated' if len(hits) >= MAX_PATHS_PER_SNAPSHOT else ''})",
+                    snapshots=[snap.id],
+                    paths=[f"{snap.short_id}:{p}" for p in hits],
+                )
+            )
+        self.report.blobs_referenced = len(self._used)
+        self.report.trees = len(self._tree_ok)
+
+    def _load_tree(self, tree_id: bytes) -> Tree | None:
+        if self._lost(tree_id):
+            return None
+        try:
+            return Tree.decode(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}")
+        except SauvegardeError:
+            return None
+
+    def _check_tree(self, tree_id: bytes) -> bool:
+        """Whether everything below ``tree_id`` is readable; each lost object is reported once."""
+        known = self._tree_ok.get(tree_id)
+        if known is not None:
+            return known
+        self._used.add(tree_id)
+        tree = self._load_tree(tree_id)
+        if tree is None:
+            self._tree_ok[tree_id] = False
+            self._report_lost(tree_id, "tree")
+            return False
+        ok = True
+        for node in tree.nodes:
+            if node.type == FILE:
+                for blob_id in node.content:
+                    if blob_id not in self._used:
+                        self._used.add(blob_id)
+                        if self._lost(blob_id):
+                            self._report_lost(blob_id, "data")
+                    if self._lost(blob_id):
+                        ok = False
+            elif node.type == DIR and node.subtree is not None and not self._check_tree(node.subtree):
+                ok = False
+        self._tree_ok[tree_id] = ok
+        return ok
+
+    def _report_lost(self, blob_id: bytes, what: str) -> None:
+        packs = self.locations.get(blob_id)
+        if not packs:
+            self.add(Problem("error", "blob_missing", f"blob {blob_id.hex()}", f"{what} blob is in no index"))
+        elif blob_id not in self._damaged_reported:
+            self.add(
+                Problem(
+                    "error",
+                    "blob_unreadable",
+                    f"blob {blob_id.hex()}",
+                    f"{what} blob: every copy is in a "
+                    f"missing or damaged pack ({', '.join(p.hex()[:16] for p in packs)})",
+                )
+            )
+
+    def _collect(self, tree_id: bytes, prefix: bytes, hits: list[str]) -> None:
+        """Paths below a damaged tree whose content or listing is lost."""
+        if len(hits) >= MAX_PATHS_PER_SNAPSHOT:
+            return
+        tree = self._load_tree(tree_id)
+        if tree is None:
+            hits.append((prefix or b"/").decode(errors="surrogateescape") + " (directory listing lost)")
+            return
+        for node in tree.nodes:
+            path = prefix + b"/" + node.name
+            if node.type == FILE and any(self._lost(b) for b in node.content):
+                hits.append(path.decode(errors="surrogateescape"))
+            elif node.type == DIR and node.subtree is not None and not self._tree_ok.get(node.subtree, True):
+                self._collect(node.subtree, path, hits)
+            if len(hits) >= MAX_PATHS_PER_SNAPSHOT:
+                return
+
+
+def check_repository(repo: Repository, read: ReadSubset | None = None, counters: Counters | None = None) -> CheckReport:
+    """Run every check; see the module docstring."""
+    return Checker(repo, read, counters).run()

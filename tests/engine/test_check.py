@@ -1,0 +1,136 @@
+"""check: a healthy repository passes; missing, damaged and unindexed objects are found and traced to files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sauvegarde.engine.check import ReadSubset, check_repository
+from sauvegarde.errors import UsageError
+from sauvegarde.repository import layout
+from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
+
+
+@pytest.fixture
+def repo_and_tree(tmp_path: Path):  # type: ignore[no-untyped-def]
+    repo = memory_repository()
+    make_files(tmp_path / "data", seed=1, count=8)
+    snap = backup(repo, tmp_path / "data")
+    return repo, snap, tmp_path / "data"
+
+
+def kinds(report) -> set[str]:  # type: ignore[no-untyped-def]
+    return {p.kind for p in report.problems}
+
+
+def test_healthy_repository_has_no_problems(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+    repo, _, _ = repo_and_tree
+    report = check_repository(reopen(repo, load_index=False), ReadSubset())
+    assert report.problems == []
+    assert report.snapshots == 1
+    assert report.packs == len(pack_names(repo))
+    assert report.packs_read == report.packs
+    assert report.blobs_referenced > 8  # every file has several chunks, plus the trees
+
+
+def data_pack_with_file_content(repo) -> str:  # type: ignore[no-untyped-def]
+    """The name of a data pack (not a tree pack): one holding blobs of type 0."""
+    r = reopen(repo)
+    for pid, entry in r.index.entries():
+        if entry.type == 0:
+            return layout.pack_name(pid)
+    raise AssertionError("no data pack")
+
+
+def test_missing_pack_is_an_error_naming_files(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+    repo, snap, data = repo_and_tree
+    name = data_pack_with_file_content(repo)
+    del memory_objects(repo)[name]
+    report = check_repository(reopen(repo, load_index=False))
+    assert "pack_missing" in kinds(report)
+    missing = next(p for p in report.problems if p.kind == "pack_missing")
+    assert name.rsplit("/", 1)[-1] in missing.subject
+    hit = next(p for p in report.problems if p.kind == "snapshot_incomplete")
+    assert hit.snapshots == [snap.id]
+    assert hit.paths and all(p.startswith(f"{snap.short_id}:{data}") for p in hit.paths)
+
+
+def test_flipped_byte_is_found_only_by_read_data(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+    repo, snap, _ = repo_and_tree
+    name = data_pack_with_file_content(repo)
+    objects = memory_objects(repo)
+    raw = bytearray(objects[name])
+    raw[100] ^= 0x01  # inside the first blob, away from the header at the end
+    objects[name] = bytes(raw)
+    structural = check_repository(reopen(repo, load_index=False))
+    assert structural.errors == []
+    report = check_repository(reopen(repo, load_index=False), ReadSubset())
+    assert {"pack_damaged", "blob_damaged", "snapshot_incomplete"} <= kinds(report)
+    damaged = [p for p in report.problems if p.kind == "blob_damaged"]
+    assert len(damaged) == 1  # the other blobs of the pack still authenticate
+    hit = next(p for p in report.problems if p.kind == "snapshot_incomplete")
+    assert len(hit.paths) == 1
+
+
+def test_unindexed_pack_is_a_warning(repo_and_tree, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, _, _ = repo_and_tree
+    objects = memory_objects(repo)
+    before = set(objects)
+    make_files(tmp_path / "more", seed=2)
+    r = reopen(repo)
+    backup(r, tmp_path / "more")
+    for n in set(objects) - before:  # forget the new index and snapshot: only packs stay, as after a kill -9
+        if n.startswith((layout.INDEX, layout.SNAPSHOTS)):
+            del objects[n]
+    report = check_repository(reopen(repo, load_index=False))
+    assert report.errors == []
+    assert "pack_unindexed" in kinds(report)
+
+
+def test_damaged_index_is_an_error(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+    repo, _, _ = repo_and_tree
+    objects = memory_objects(repo)
+    name = next(n for n in objects if n.startswith(layout.INDEX))
+    objects[name] = objects[name][:-1] + bytes([objects[name][-1] ^ 1])
+    report = check_repository(reopen(repo, load_index=False))
+    assert "index_damaged" in kinds(report)
+    assert report.errors
+
+
+def test_header_disagreeing_with_index_is_found(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+    repo, _, _ = repo_and_tree
+    objects = memory_objects(repo)
+    name = data_pack_with_file_content(repo)
+    other = next(n for n in pack_names(repo) if n != name)
+    # swap the contents of two packs under their names: headers no longer match what the index says
+    objects[name], objects[other] = objects[other], objects[name]
+    report = check_repository(reopen(repo, load_index=False))
+    assert "header_mismatch" in kinds(report)
+    assert "snapshot_incomplete" in kinds(report)
+
+
+def test_subset_buckets_partition_the_packs() -> None:
+    ids = [bytes([i]) * 32 for i in range(50)]
+    seen: list[bytes] = []
+    for n in range(1, 5):
+        chosen, _ = ReadSubset.parse(f"{n}/4").select(ids)
+        seen.extend(chosen)
+    assert sorted(seen) == sorted(ids)
+
+
+def test_rotating_percentage_covers_everything() -> None:
+    ids = [bytes([i]) * 32 for i in range(37)]
+    cursor = ""
+    seen: set[bytes] = set()
+    for _ in range(4):  # 25% a run: four runs cover all
+        chosen, cursor = ReadSubset.parse("25%", cursor).select(ids)
+        assert len(chosen) == 10  # ceil(37 * 25%)
+        seen.update(chosen)
+    assert seen == set(ids)
+
+
+@pytest.mark.parametrize("text", ["0%", "101%", "0/3", "4/3", "x", "1/0", "-5%"])
+def test_invalid_subsets_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError):
+        ReadSubset.parse(text)

@@ -1,0 +1,215 @@
+"""prune: frees what no snapshot references, keeps everything else readable, and survives being killed anywhere."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sauvegarde.engine.check import ReadSubset, check_repository
+from sauvegarde.engine.prune import PruneRefused, plan_prune, referenced_blobs, run_prune
+from sauvegarde.engine.restore import Restore, RestoreOptions
+from sauvegarde.errors import RepositoryLocked, StorageError
+from sauvegarde.repository import Repository, Snapshot, layout
+from sauvegarde.repository.blobs import BlobEntry
+from sauvegarde.repository.locks import STALE_AFTER
+from sauvegarde.repository.testing import PASSWORD
+from sauvegarde.storage.base import Buffer, ObjectInfo
+from sauvegarde.storage.memory import MemoryStorage
+
+from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
+
+
+def digest_tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
+
+
+def restore_digest(repo: Repository, snap: Snapshot, target: Path, source: Path) -> dict[str, str]:
+    summary = Restore(repo, snap, RestoreOptions(target=str(target), workers=2)).run()
+    assert not summary.errors
+    return digest_tree(target / str(source).lstrip("/"))
+
+
+@pytest.fixture
+def two_snapshots(tmp_path: Path) -> tuple[Repository, Snapshot, Snapshot, Path, Path]:
+    """Snapshot A of a tree; snapshot B of the same tree with half its files replaced."""
+    repo = memory_repository()
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    make_files(a_dir, seed=1, count=10)
+    snap_a = backup(repo, a_dir)
+    make_files(b_dir, seed=1, count=10)
+    for i, p in enumerate(sorted(b_dir.rglob("*.bin"))):
+        if i % 2:
+            p.write_bytes(bytes([i]) * 5000 + p.read_bytes()[:10_000])
+    snap_b = backup(repo, b_dir)
+    return repo, snap_a, snap_b, a_dir, b_dir
+
+
+def stored_bytes(repo: Repository) -> int:
+    return sum(len(v) for n, v in memory_objects(repo).items() if n.startswith(layout.DATA))
+
+
+def test_prune_after_forget_frees_space_and_keeps_the_rest(two_snapshots, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, snap_a, snap_b, _, b_dir = two_snapshots
+    repo.delete_snapshot(snap_a.id)
+    before = stored_bytes(repo)
+    result = run_prune(reopen(repo), max_unused=0.0)
+    assert result.packs_deleted > 0
+    assert stored_bytes(repo) < before
+    fresh = reopen(repo)
+    report = check_repository(reopen(repo, load_index=False), ReadSubset())
+    assert report.errors == [] and report.unused_blobs == 0
+    assert not [p for p in report.problems if p.kind in ("pack_unindexed", "duplicate_blob")]
+    assert restore_digest(fresh, snap_b, tmp_path / "out", b_dir) == digest_tree(b_dir)
+    assert len([n for n in memory_objects(repo) if n.startswith(layout.INDEX)]) == 1
+
+
+def test_nothing_to_do_changes_nothing(two_snapshots) -> None:  # type: ignore[no-untyped-def]
+    repo, *_ = two_snapshots
+    before = dict(memory_objects(repo))
+    result = run_prune(reopen(repo))
+    assert not result.plan.remove and not result.plan.repack
+    assert {n for n in memory_objects(repo) if not n.startswith(layout.INDEX)} == {
+        n for n in before if not n.startswith(layout.INDEX)
+    }
+
+
+def test_dry_run_changes_nothing(two_snapshots) -> None:  # type: ignore[no-untyped-def]
+    repo, snap_a, *_ = two_snapshots
+    repo.delete_snapshot(snap_a.id)
+    before = dict(memory_objects(repo))
+    result = run_prune(reopen(repo), max_unused=0.0, dry_run=True)
+    assert result.plan.remove or result.plan.repack
+    assert memory_objects(repo) == before
+
+
+def test_everything_forgotten_leaves_an_empty_repository(two_snapshots) -> None:  # type: ignore[no-untyped-def]
+    repo, snap_a, snap_b, *_ = two_snapshots
+    repo.delete_snapshot(snap_a.id)
+    repo.delete_snapshot(snap_b.id)
+    run_prune(reopen(repo))
+    assert pack_names(repo) == []
+    assert check_repository(reopen(repo, load_index=False)).problems == []
+
+
+def test_prune_refuses_when_referenced_data_is_missing(two_snapshots) -> None:  # type: ignore[no-untyped-def]
+    repo, snap_a, *_ = two_snapshots
+    r = reopen(repo)
+    data_pack = next(pid for pid, e in r.index.entries() if e.type == 0)
+    del memory_objects(repo)[layout.pack_name(data_pack)]
+    repo.delete_snapshot(snap_a.id)
+    before = dict(memory_objects(repo))
+    with pytest.raises(PruneRefused):
+        run_prune(reopen(repo))
+    assert memory_objects(repo) == before
+
+
+class CrashingStorage(MemoryStorage):
+    """Memory storage sharing another's objects that dies (raises) at the N-th save or delete."""
+
+    def __init__(self, inner: MemoryStorage, crash_at: int) -> None:
+        super().__init__(inner.location)
+        self.objects = inner.objects
+        self._created = True
+        self.crash_at = crash_at
+        self.ops = 0
+
+    def _tick(self) -> None:
+        self.ops += 1
+        if self.ops == self.crash_at:
+            raise StorageError("injected crash")
+
+    def save(self, name: str, data: Buffer) -> None:
+        if not name.startswith(layout.LOCKS):
+            self._tick()
+        super().save(name, data)
+
+    def delete(self, name: str) -> None:
+        if not name.startswith(layout.LOCKS):
+            self._tick()
+        super().delete(name)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        return super().list(prefix)
+
+
+def test_prune_killed_at_every_step_leaves_a_valid_repository(two_snapshots, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, snap_a, snap_b, _, b_dir = two_snapshots
+    repo.delete_snapshot(snap_a.id)
+    inner = repo.storage
+    assert isinstance(inner, MemoryStorage)
+    pristine = dict(inner.objects)
+    # count the mutating operations of an uninterrupted prune
+    counting = CrashingStorage(MemoryStorage(), crash_at=-1)
+    counting.objects = dict(pristine)
+    run_prune(Repository.open(counting, PASSWORD), max_unused=0.0)
+    total = counting.ops
+    assert total > 3
+    for crash_at in range(1, total + 1):
+        inner.objects.clear()
+        inner.objects.update(pristine)
+        crashing = CrashingStorage(inner, crash_at)
+        with pytest.raises(StorageError):
+            run_prune(Repository.open(crashing, PASSWORD), max_unused=0.0)
+        report = check_repository(reopen(repo, load_index=False))
+        assert report.errors == [], (crash_at, report.errors)
+        run_prune(reopen(repo), max_unused=0.0)  # the next prune finishes the job
+        final = check_repository(reopen(repo, load_index=False), ReadSubset())
+        assert final.errors == [] and final.unused_blobs == 0, crash_at
+        assert restore_digest(reopen(repo), snap_b, tmp_path / f"out{crash_at}", b_dir) == digest_tree(b_dir)
+
+
+def entry(blob: int, offset: int, length: int = 100) -> BlobEntry:
+    return BlobEntry(0, bytes([blob]) * 32, offset, length, 0)
+
+
+def test_plan_gives_duplicates_to_the_busiest_pack() -> None:
+    p1, p2 = b"\x01" * 32, b"\x02" * 32
+    packs = {p1: [entry(1, 0), entry(2, 100)], p2: [entry(1, 0)]}
+    stored = {p1: 200, p2: 100}
+    plan = plan_prune(packs, stored, {bytes([1]) * 32, bytes([2]) * 32}, max_unused=0.0)
+    assert [u.pack_id for u in plan.keep] == [p1]
+    assert [u.pack_id for u in plan.remove] == [p2]
+
+
+def test_plan_repacks_only_beyond_the_tolerated_unused_space() -> None:
+    packs = {bytes([i]) * 32: [entry(i, 0, 900), entry(100 + i, 900, 100)] for i in range(10)}
+    stored = {p: 1000 for p in packs}
+    used = {bytes([i]) * 32 for i in range(10)}  # 10% of every pack unused
+    assert plan_prune(packs, stored, used, max_unused=0.5).repack == []
+    assert len(plan_prune(packs, stored, used, max_unused=0.0).repack) == 10
+    some = plan_prune(packs, stored, used, max_unused=0.05)
+    assert 0 < len(some.repack) < 10
+    assert some.bytes_unused_after <= 0.05 * 9000
+
+
+def test_plan_removes_unindexed_packs_and_refuses_lost_blobs() -> None:
+    p1 = b"\x01" * 32
+    plan = plan_prune({p1: [entry(1, 0)]}, {p1: 100, b"\x09" * 32: 50}, {bytes([1]) * 32})
+    assert plan.unindexed == {b"\x09" * 32: 50}
+    with pytest.raises(PruneRefused):
+        plan_prune({p1: [entry(1, 0)]}, {}, {bytes([1]) * 32})
+
+
+def test_referenced_blobs_covers_trees_and_content(two_snapshots) -> None:  # type: ignore[no-untyped-def]
+    repo, *_ = two_snapshots
+    used = referenced_blobs(reopen(repo))
+    r = reopen(repo)
+    all_ids = {e.id for _, e in r.index.entries()}
+    assert used == all_ids  # nothing forgotten yet: every stored blob is referenced
+
+
+def test_backup_whose_lock_lapsed_refuses_to_save(tmp_path: Path) -> None:
+    repo = memory_repository()
+    lock = repo.lock()
+    make_files(tmp_path / "d", seed=3, count=2)
+    lock._written_at = time.time() - STALE_AFTER  # as if the process had been suspended for half an hour
+    with pytest.raises(RepositoryLocked):
+        backup(repo, tmp_path / "d")
+    assert not [n for n in memory_objects(repo) if n.startswith(layout.SNAPSHOTS)]
+    repo.close()

@@ -61,6 +61,7 @@ COMMANDS = [
     "restore",
     "dump",
     "diff",
+    "copy",
     "key",
     "check",
     "unlock",

@@ -22,6 +22,7 @@ def snapshot_json(s: Snapshot) -> dict[str, object]:
         "username": s.username,
         "tags": s.tags,
         "parent": s.parent,
+        "original": s.original,
         "program_version": s.program_version,
         "summary": s.summary,
         **s.extra,

@@ -24,6 +24,7 @@ class Snapshot:
     gid: int = 0
     tags: list[str] = field(default_factory=list)
     parent: str | None = None
+    original: str | None = None  # set by `copy`: the ID of the snapshot this one copies (stored only when set)
     program_version: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -33,6 +34,8 @@ class Snapshot:
         d = asdict(self)
         d.pop("id")
         extra = d.pop("extra")
+        if d["original"] is None:
+            del d["original"]  # snapshots that are not copies keep their original shape
         return json.dumps({"v": 1, **d, **extra}, sort_keys=True).encode()
 
     @classmethod

@@ -6,8 +6,7 @@ import random
 from pathlib import Path
 
 from sauvegarde.engine.backup import Backup, BackupOptions
-from sauvegarde.repository import Repository, Snapshot
-from sauvegarde.repository import layout
+from sauvegarde.repository import Repository, Snapshot, layout
 from sauvegarde.repository.testing import PASSWORD, memory_repository
 from sauvegarde.storage.memory import MemoryStorage
 
@@ -39,4 +38,4 @@ def pack_names(repo: Repository) -> list[str]:
     return sorted(n for n in memory_objects(repo) if n.startswith(layout.DATA))
 
 
-__all__ = ["memory_repository", "make_files", "backup", "reopen", "memory_objects", "pack_names"]
+__all__ = ["backup", "make_files", "memory_objects", "memory_repository", "pack_names", "reopen"]

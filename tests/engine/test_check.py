@@ -9,6 +9,7 @@ import pytest
 from sauvegarde.engine.check import ReadSubset, check_repository
 from sauvegarde.errors import UsageError
 from sauvegarde.repository import layout
+
 from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
 
 
@@ -57,7 +58,7 @@ def test_missing_pack_is_an_error_naming_files(repo_and_tree) -> None:  # type: 
 
 
 def test_flipped_byte_is_found_only_by_read_data(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
-    repo, snap, _ = repo_and_tree
+    repo, _snap, _ = repo_and_tree
     name = data_pack_with_file_content(repo)
     objects = memory_objects(repo)
     raw = bytearray(objects[name])

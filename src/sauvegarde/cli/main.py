@@ -66,6 +66,7 @@ COMMANDS = [
     "check",
     "unlock",
     "prune",
+    "repair",
     "quickstart",
 ]
 

@@ -284,7 +284,7 @@ class Checker:
         with self._lock:
             self.bad_copies.add((pid, blob_id))
 
-    def _lost(self, blob_id: bytes) -> bool:
+    def lost(self, blob_id: bytes) -> bool:
         """Whether no readable copy of the blob is known."""
         packs = self.locations.get(blob_id)
         if not packs:
@@ -322,7 +322,7 @@ class Checker:
         self.report.trees = len(self._tree_ok)
 
     def _load_tree(self, tree_id: bytes) -> Tree | None:
-        if self._lost(tree_id):
+        if self.lost(tree_id):
             return None
         try:
             return Tree.decode(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}")
@@ -346,9 +346,9 @@ class Checker:
                 for blob_id in node.content:
                     if blob_id not in self._used:
                         self._used.add(blob_id)
-                        if self._lost(blob_id):
+                        if self.lost(blob_id):
                             self._report_lost(blob_id, "data")
-                    if self._lost(blob_id):
+                    if self.lost(blob_id):
                         ok = False
             elif node.type == DIR and node.subtree is not None and not self._check_tree(node.subtree):
                 ok = False
@@ -380,7 +380,7 @@ class Checker:
             return
         for node in tree.nodes:
             path = prefix + b"/" + node.name
-            if node.type == FILE and any(self._lost(b) for b in node.content):
+            if node.type == FILE and any(self.lost(b) for b in node.content):
                 hits.append(path.decode(errors="surrogateescape"))
             elif node.type == DIR and node.subtree is not None and not self._tree_ok.get(node.subtree, True):
                 self._collect(node.subtree, path, hits)

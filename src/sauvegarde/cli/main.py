@@ -61,6 +61,7 @@ COMMANDS = [
     "restore",
     "dump",
     "diff",
+    "mount",
     "copy",
     "key",
     "check",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import click
 
@@ -26,6 +27,13 @@ from sauvegarde.util.units import human_bytes, human_duration
 @click.option("-f", "--force", is_flag=True, help="Re-read every file, ignoring the parent snapshot.")
 @click.option("--stdin", "use_stdin", is_flag=True, help="Back up standard input as one file.")
 @click.option("--stdin-filename", default="stdin", show_default=True, help="File name for --stdin.")
+@click.option(
+    "--time",
+    "snapshot_time",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+    hidden=True,
+    help="Record this local time as the snapshot time instead of now (for imports and tests).",
+)
 @click.pass_context
 @pass_app
 def command(
@@ -41,6 +49,7 @@ def command(
     force: bool,
     use_stdin: bool,
     stdin_filename: str,
+    snapshot_time: datetime | None,
 ) -> None:
     """Back up PATHS (or standard input with --stdin) into a new snapshot."""
     if use_stdin and paths:
@@ -56,6 +65,7 @@ def command(
         force=force,
         stdin=sys.stdin.buffer if use_stdin else None,
         stdin_filename=stdin_filename,
+        time=snapshot_time,
     )
     if host:
         opts.hostname = host

@@ -61,6 +61,7 @@ COMMANDS = [
     "restore",
     "dump",
     "diff",
+    "forget",
     "mount",
     "copy",
     "key",

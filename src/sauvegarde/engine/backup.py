@@ -51,6 +51,7 @@ class BackupOptions:
     force: bool = False  # read every file even when the parent says it is unchanged
     stdin: BinaryIO | None = None
     stdin_filename: str = "stdin"
+    time: datetime | None = None  # the snapshot's time (naive means local); None: when the backup ends
     workers: int = max(2, min(8, (os.cpu_count() or 2) + 1))
 
 
@@ -153,7 +154,7 @@ class Backup:
         self.summary.bytes_added = self.repo.stored_bytes
         self.summary.duration_s = round(time.monotonic() - start, 3)
         snap = Snapshot(
-            time=format_time(time.time_ns(), started_at),
+            time=_snapshot_time(self.opts.time, started_at),
             tree=root_id.hex(),
             paths=paths,
             hostname=self.opts.hostname,
@@ -505,6 +506,14 @@ def _unchanged(node: Node, pnode: Node) -> bool:
         and node.inode == pnode.inode
         and (bool(pnode.content) or pnode.size == 0)
     )
+
+
+def _snapshot_time(when: datetime | None, started_at: datetime) -> str:
+    if when is None:
+        return format_time(time.time_ns(), started_at)
+    when = when.astimezone()  # a naive time is local time
+    ns = int(when.replace(microsecond=0).timestamp()) * 1_000_000_000 + when.microsecond * 1000
+    return format_time(ns, when)
 
 
 def _open_noatime(path: bytes) -> int:

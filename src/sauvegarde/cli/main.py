@@ -69,6 +69,7 @@ COMMANDS = [
     "unlock",
     "prune",
     "repair",
+    "stats",
     "quickstart",
 ]
 

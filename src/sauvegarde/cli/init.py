@@ -6,7 +6,9 @@ import click
 
 from sauvegarde.cli.context import AppContext, pass_app
 from sauvegarde.crypto import KdfParams
+from sauvegarde.errors import UsageError
 from sauvegarde.repository import Repository
+from sauvegarde.repository.config import RepoConfig
 
 
 @click.command("init")
@@ -26,12 +28,39 @@ from sauvegarde.repository import Repository
     metavar="N",
     help="Argon2id time cost of the key file.",
 )
+@click.option(
+    "--copy-chunker-params",
+    is_flag=True,
+    help="Use the chunker parameters of --from-repo, so that data copied from it deduplicates with new backups.",
+)
+@click.option("--from-repo", metavar="LOCATION", envvar="SAUVEGARDE_FROM_REPOSITORY", help="Source repository.")
+@click.option("--from-password-file", metavar="FILE", help="Password file of --from-repo.")
+@click.option("--from-password-command", metavar="CMD", help="Command printing the password of --from-repo.")
 @pass_app
-def command(app: AppContext, kdf_memory: int, kdf_iterations: int) -> None:
+def command(
+    app: AppContext,
+    kdf_memory: int,
+    kdf_iterations: int,
+    copy_chunker_params: bool,
+    from_repo: str | None,
+    from_password_file: str | None,
+    from_password_command: str | None,
+) -> None:
     """Create a new repository at --repo."""
+    config: RepoConfig | None = None
+    if copy_chunker_params:
+        if not from_repo:
+            raise UsageError("--copy-chunker-params needs --from-repo")
+        from sauvegarde.cli.copy import open_source, source_password
+
+        src = open_source(app, from_repo, source_password(from_password_file, from_password_command))
+        try:
+            config = RepoConfig.generate(src.config.chunker)
+        finally:
+            src.close()
     storage = app.storage()
     kdf = KdfParams(memory_kib=kdf_memory, iterations=kdf_iterations, lanes=min(4, max(1, kdf_memory // 8)))
-    repo = Repository.init(storage, app.password(prompt="new repository password: ", confirm=True), kdf)
+    repo = Repository.init(storage, app.password(prompt="new repository password: ", confirm=True), kdf, config)
     try:
         if app.json:
             app.emit_json({"message": "initialized", "id": repo.config.repo_id, "repository": storage.location})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -111,6 +112,9 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # File names need not be UTF-8: print their bytes as they are, as ls(1) does, whatever the locale.
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         code = cli.main(args=hoist_global_options(sys.argv[1:]), prog_name="sauvegarde", standalone_mode=False)
     except click.exceptions.Abort:

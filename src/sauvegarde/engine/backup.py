@@ -125,7 +125,10 @@ class Backup:
         started_at = datetime.now().astimezone()
         if self.opts.stdin is None and not self.opts.paths:
             raise UsageError("nothing to back up: give at least one path")
-        paths = _normalize(self.opts.paths) if self.opts.stdin is None else ["/" + self.opts.stdin_filename.strip("/")]
+        if self.opts.stdin is None:
+            paths = _normalize(self.opts.paths)
+        else:
+            paths = ["/" + os.fsdecode(b"/".join(_stdin_parts(self.opts.stdin_filename)))]
         parent = self._find_parent(paths)
         self.summary.parent = parent.id if parent else None
         self.repo.index_orphan_packs()
@@ -411,9 +414,10 @@ class Backup:
         return total, ids
 
     def _stdin_root(self) -> _Dir:
+        """The file read from standard input, at the path ``--stdin-filename`` gives (directories made up)."""
         assert self.opts.stdin is not None
         now = time.time_ns()
-        name = os.fsencode(self.opts.stdin_filename.strip("/").rsplit("/", 1)[-1] or "stdin")
+        *dirs, name = _stdin_parts(self.opts.stdin_filename)
         size, content = self._read_content(self.opts.stdin, 1 << 62)
         node = Node(
             name=name,
@@ -428,6 +432,10 @@ class Backup:
             content=content,
         )
         self._count("files_new", 0)
+        for dname in reversed(dirs):
+            subtree = self.repo.save_blob(BlobType.TREE, Tree([node]).encode())[0]
+            node = Node(name=dname, type=DIR, mode=0o700, uid=os.getuid(), gid=os.getgid(), mtime_ns=now)
+            node.subtree = subtree
         root = _Dir(None)
         root.entries.append(node)
         return root
@@ -446,6 +454,7 @@ class Backup:
                 assert d.node is not None
                 d.node.subtree = self._save_tree(d)
                 d.node.size = 0
+                d.entries = []  # saved: the nodes are no longer needed (memory stays flat as trees grow)
             except BaseException as exc:
                 self._finisher_error = exc
             finally:
@@ -524,6 +533,14 @@ def _open_noatime(path: bytes) -> int:
         except PermissionError:
             pass
     return os.open(path, flags)
+
+
+def _stdin_parts(filename: str) -> list[bytes]:
+    """The components of ``--stdin-filename`` (``stdin`` if it has none); ``.`` and ``..`` are refused."""
+    parts = [os.fsencode(p) for p in filename.split("/") if p]
+    if any(p in (b".", b"..") for p in parts):
+        raise UsageError(f"--stdin-filename {filename!r}: '.' and '..' are not allowed")
+    return parts or [b"stdin"]
 
 
 def _normalize(paths: list[str]) -> list[str]:

@@ -1,0 +1,81 @@
+"""Damaged packs: restore and dump fail, name the damaged object, and never leave a file with wrong bytes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cli_trees import MiB, pack_files, random_bytes, read_bytes, restored, write_file
+from conftest import PASSWORD, Cli
+
+from sauvegarde.repository import Repository
+from sauvegarde.repository.layout import id_from_name
+from sauvegarde.storage import open_storage
+
+
+def _blob_ids_in_pack(repo: Path, pack: Path) -> set[str]:
+    r = Repository.open(open_storage(str(repo)), PASSWORD.encode(), load_index=False)
+    try:
+        return {e.id.hex() for e in r.read_pack_header(id_from_name(pack.name))}
+    finally:
+        r.close()
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    path.chmod(0o600)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0x40]))
+
+
+def test_damaged_pack_fails_restore_and_dump_naming_the_blob(cli: Cli, repo: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    victim = random_bytes(2 * MiB, seed=41)
+    write_file(src / "victim.bin", victim)
+    cli.run("backup", src)
+    # the data pack is the large one (trees go to their own, small pack)
+    pack = max(pack_files(repo), key=lambda p: p.stat().st_size)
+    assert pack.stat().st_size > MiB
+    blob_ids = _blob_ids_in_pack(repo, pack)
+    _flip_byte(pack, pack.stat().st_size // 3)  # well inside the blobs, before the header at the end
+
+    res = cli.run("dump", "latest", src / "victim.bin", check_exit=None)
+    assert res.returncode != 0
+    err = res.stderr.decode()
+    assert any(bid in err for bid in blob_ids), err
+    assert res.stdout != victim
+
+    target = tmp_path / "target"
+    res = cli.run("restore", "latest", "--target", target, check_exit=None)
+    assert res.returncode != 0
+    err = res.stderr.decode()
+    assert any(bid in err for bid in blob_ids), err
+    assert "victim.bin" in err
+    out = restored(target, src / "victim.bin")
+    assert not os.path.lexists(out), "a file with wrong content was left behind"
+
+    # with --verify too, and restoring over an older good copy must not keep a half-written file either
+    write_file(out, b"stale content")
+    res = cli.run("restore", "latest", "--target", target, "--verify", check_exit=None)
+    assert res.returncode != 0
+    assert not os.path.lexists(out)
+
+
+def test_damage_to_one_file_does_not_stop_the_others(cli: Cli, repo: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    write_file(src / "good.txt", b"good\n")
+    cli.run("backup", src)
+    good_packs = set(pack_files(repo))
+    write_file(src / "bad.bin", random_bytes(MiB, seed=42))
+    cli.run("backup", src)
+    pack = max(set(pack_files(repo)) - good_packs, key=lambda p: p.stat().st_size)
+    _flip_byte(pack, 1000)
+    target = tmp_path / "target"
+    res = cli.run("restore", "latest", "--target", target, check_exit=1)
+    assert "bad.bin" in res.stderr.decode()
+    assert read_bytes(restored(target, src / "good.txt")) == b"good\n"
+    assert not os.path.lexists(restored(target, src / "bad.bin"))

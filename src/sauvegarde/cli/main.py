@@ -11,6 +11,7 @@ import click
 from sauvegarde import __version__
 from sauvegarde.cli.context import AppContext
 from sauvegarde.errors import EXIT_FATAL, SauvegardeError
+from sauvegarde.util.malloc import pin_mmap_threshold
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -112,6 +113,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    pin_mmap_threshold()
     if isinstance(sys.stdout, io.TextIOWrapper):
         # File names need not be UTF-8: print their bytes as they are, as ls(1) does, whatever the locale.
         sys.stdout.reconfigure(errors="surrogateescape")

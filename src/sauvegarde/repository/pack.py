@@ -16,6 +16,7 @@ import msgpack
 from sauvegarde.crypto import Cipher
 from sauvegarde.errors import FormatError
 from sauvegarde.repository.blobs import BlobEntry
+from sauvegarde.storage.base import Buffer
 
 _TRAILER = struct.Struct("<I")
 TRAILER_SIZE = _TRAILER.size
@@ -24,29 +25,33 @@ MAX_HEADER = 64 * 1024 * 1024
 
 
 class PackWriter:
-    """Accumulates sealed blobs in memory until :meth:`finish`. Not thread-safe: callers serialize."""
+    """Accumulates sealed blobs in one growing buffer until :meth:`finish`. Not thread-safe: callers serialize.
+
+    One buffer rather than a list of parts joined at the end: a pack is never held twice in memory.
+    """
 
     def __init__(self, blob_type: int) -> None:
         self.blob_type = blob_type
-        self.parts: list[bytes] = []
+        self.buf = bytearray()
         self.entries: list[BlobEntry] = []
-        self.size = 0
 
-    def add(self, blob_id: bytes, sealed: bytes, raw_length: int) -> None:
-        self.entries.append(BlobEntry(self.blob_type, blob_id, self.size, len(sealed), raw_length))
-        self.parts.append(sealed)
-        self.size += len(sealed)
+    @property
+    def size(self) -> int:
+        return len(self.buf)
+
+    def add(self, blob_id: bytes, sealed: Buffer, raw_length: int) -> None:
+        self.entries.append(BlobEntry(self.blob_type, blob_id, len(self.buf), len(sealed), raw_length))
+        self.buf += sealed
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def finish(self, cipher: Cipher) -> tuple[bytes, bytes, list[BlobEntry]]:
-        """Returns ``(pack_id, pack_bytes, entries)``."""
+    def finish(self, cipher: Cipher) -> tuple[bytes, bytearray, list[BlobEntry]]:
+        """Returns ``(pack_id, pack_bytes, entries)``; the writer must not be used afterwards."""
         header = cipher.seal(encode_header(self.entries), aad=HEADER_AAD)
-        self.parts.append(header)
-        self.parts.append(_TRAILER.pack(len(header)))
-        data = b"".join(self.parts)
-        self.parts = []
+        data, self.buf = self.buf, bytearray()
+        data += header
+        data += _TRAILER.pack(len(header))
         return blake3.blake3(data).digest(), data, self.entries
 
 

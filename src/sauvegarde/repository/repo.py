@@ -312,7 +312,7 @@ class Repository:
             self._pending_uploads.add(fut)
         fut.add_done_callback(self._upload_done)
 
-    def _upload(self, pack_id: bytes, data: bytes, entries: list[BlobEntry]) -> None:
+    def _upload(self, pack_id: bytes, data: bytearray, entries: list[BlobEntry]) -> None:
         name = layout.pack_name(pack_id)
         try:
             self.storage.save(name, data)

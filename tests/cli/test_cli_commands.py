@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from cli_harness import CHEAP_KDF, Cli
 from cli_trees import MiB, random_bytes, write_file
-from conftest import CHEAP_KDF, Cli
 
 SUMMARY_KEYS = {
     "snapshot_id",

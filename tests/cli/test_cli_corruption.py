@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cli_harness import PASSWORD, Cli
 from cli_trees import MiB, pack_files, random_bytes, read_bytes, restored, write_file
-from conftest import PASSWORD, Cli
 
 from sauvegarde.repository import Repository
 from sauvegarde.repository.layout import id_from_name

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_harness import CHEAP_KDF, Cli
 from cli_trees import write_file
-from conftest import CHEAP_KDF, Cli
 
 
 def _one_line(stderr: bytes) -> str:

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_harness import Cli
 from cli_trees import MiB, assert_same_tree, random_bytes, restored, scan, write_file
-from conftest import Cli
 
 IS_ROOT = os.geteuid() == 0
 BASE_NS = 1_600_000_000_123_456_789

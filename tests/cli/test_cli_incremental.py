@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cli_harness import Cli
 from cli_trees import MiB, assert_same_tree, dir_size, random_bytes, read_bytes, restored, write_file
-from conftest import Cli
 
 N_SMALL = 30
 

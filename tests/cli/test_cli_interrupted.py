@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from cli_harness import Cli
 from cli_trees import MiB, assert_same_tree, pack_files, random_bytes, restored, write_file
-from conftest import Cli
 
 N_FILES = 64
 FILE_SIZE = 2 * MiB + 4321  # 128 MiB in all: several 16 MiB packs

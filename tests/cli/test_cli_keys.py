@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import PASSWORD, Cli
+from cli_harness import PASSWORD, Cli
 
 KDF = ("--kdf-memory", "64")
 

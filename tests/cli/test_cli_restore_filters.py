@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cli_harness import Cli
 from cli_trees import MiB, assert_same_tree, random_bytes, restored, write_file
-from conftest import Cli
 
 
 def _files_below(root: bytes) -> set[bytes]:

@@ -26,10 +26,17 @@ def _local(request: pytest.FixtureRequest) -> Storage:
     return LocalStorage(str(tmp_path / "repo"))
 
 
+def _s3(request: pytest.FixtureRequest) -> Storage:
+    from sauvegarde.storage.s3 import S3Storage
+
+    server = request.getfixturevalue("s3_env")  # a session's SeaweedFS; each test gets a fresh bucket
+    return S3Storage(server.url(f"contract-{uuid.uuid4().hex[:16]}", "repo"), multipart_threshold=2 * 1024 * 1024)
+
+
 BACKENDS: list[object] = [
     pytest.param(_memory, id="memory"),
     pytest.param(_local, id="local"),
-    # pytest.param(_s3, id="s3", marks=pytest.mark.slow),
+    pytest.param(_s3, id="s3"),
 ]
 
 

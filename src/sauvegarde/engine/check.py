@@ -17,6 +17,7 @@ from typing import Literal
 import blake3
 
 from sauvegarde.engine.events import Counters
+from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry
@@ -156,6 +157,7 @@ class Checker:
         self.report.packs = len(stored)
         self._check_packs(stored)
         self._check_snapshots()
+        self._check_tampering()
         self.report.unused_blobs = sum(1 for b in self.locations if b not in self._used)
         return self.report
 
@@ -290,6 +292,15 @@ class Checker:
         if not packs:
             return True
         return all(p in self.bad_packs or (p, blob_id) in self.bad_copies for p in packs)
+
+    def _check_tampering(self) -> None:
+        """On versioned storage: objects hidden or overwritten by someone without the key (retention_lock.py)."""
+        hidden, forged = find_tampering(self.repo)
+        for name in hidden:
+            why = "hidden behind a delete marker or overwritten, and in no deletion log of this repository"
+            self.add(Problem("error", "tampering", name, f"{why}; the retained version is still readable"))
+        for name in forged:
+            self.add(Problem("error", "tampering", name, "deletion log does not authenticate (forged or damaged)"))
 
     # ---- snapshots and trees --------------------------------------------------------------------------
 

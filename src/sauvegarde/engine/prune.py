@@ -22,9 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sauvegarde.errors import IntegrityError, ObjectNotFound, SauvegardeError
-from sauvegarde.repository import Repository, Tree
+from sauvegarde.repository import Repository, Tree, layout
 from sauvegarde.repository.blobs import BlobEntry
 from sauvegarde.repository.tree import DIR, FILE
+from sauvegarde.storage.capabilities import ObjectLocked
 
 
 class PruneRefused(SauvegardeError):
@@ -185,6 +186,7 @@ class PruneResult:
     indexes_written: int = 0
     indexes_deleted: int = 0
     packs_deleted: int = 0
+    retention: object | None = None  # a RetentionReport, on immutable repositories (engine/retention_lock.py)
 
 
 def execute_prune(repo: Repository, plan: PrunePlan, progress: Callable[[str], None] | None = None) -> PruneResult:
@@ -201,15 +203,17 @@ def execute_prune(repo: Repository, plan: PrunePlan, progress: Callable[[str], N
     result.packs_written = len(new_packs)
     final: dict[bytes, list[BlobEntry]] = {u.pack_id: u.entries for u in plan.keep}
     final.update(new_packs)
+    doomed = [u.pack_id for u in (*plan.remove, *plan.repack)] + list(plan.unindexed)
+    supersede = sorted(before | set(plan.old_indexes) | flushed)
+    # one deletion log for everything below (written only on versioned storage; see repository/deletions.py)
+    repo.announce_deletions([layout.named(layout.INDEX, i) for i in supersede] + [layout.pack_name(p) for p in doomed])
     if plan.repack or plan.remove or plan.unindexed or len(before) > 1:
         say("writing the new index")
-        supersede = sorted(before | set(plan.old_indexes) | flushed)
         written = repo.write_index(final, supersede)
         result.indexes_written = len(written)
         for index_id in supersede:
             _delete(repo.delete_index, index_id)
             result.indexes_deleted += 1
-    doomed = [u.pack_id for u in (*plan.remove, *plan.repack)] + list(plan.unindexed)
     if doomed:
         say(f"deleting {len(doomed)} pack(s)")
     for pid in doomed:
@@ -239,7 +243,8 @@ def _new_packs(repo: Repository, old_indexes: set[bytes]) -> tuple[dict[bytes, l
 
 
 def _delete(action: Callable[[bytes], None], object_id: bytes) -> None:
-    with contextlib.suppress(ObjectNotFound):  # already gone: an earlier, interrupted prune got there
+    # already gone: an earlier, interrupted prune got there; locked: retention still runs, purged later
+    with contextlib.suppress(ObjectNotFound, ObjectLocked):
         action(object_id)
 
 
@@ -261,4 +266,10 @@ def run_prune(
     plan = plan_prune(packs, repo.list_packs(), used, max_unused, [f.index_id for f in files])
     if dry_run:
         return PruneResult(plan)
-    return execute_prune(repo, plan, say)
+    result = execute_prune(repo, plan, say)
+    if repo.config.immutability is not None:
+        from sauvegarde.engine.retention_lock import maintain
+
+        say("extending retention and purging expired versions")
+        result.retention = maintain(repo, used)
+    return result

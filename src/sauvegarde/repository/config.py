@@ -15,6 +15,7 @@ from sauvegarde.chunking import ChunkerParams
 from sauvegarde.compression import DEFAULT_LEVEL
 from sauvegarde.crypto import Cipher
 from sauvegarde.errors import FormatError
+from sauvegarde.storage.capabilities import RetentionPolicy
 
 MAGIC = b"SAUVEGARDE-REPO\n"
 FORMAT_VERSION = 1
@@ -28,6 +29,11 @@ class RepoConfig:
     compression_level: int = DEFAULT_LEVEL
     pack_size: int = 16 * 1024 * 1024
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def immutability(self) -> RetentionPolicy | None:
+        """The Object Lock retention policy (optional ``immutability`` field), or None."""
+        return RetentionPolicy.from_dict(self.extra.get("immutability"))
 
     @classmethod
     def generate(cls, chunker: ChunkerParams | None = None) -> RepoConfig:

@@ -28,7 +28,7 @@ from sauvegarde.errors import (
     StorageError,
     WrongPassword,
 )
-from sauvegarde.repository import keyfile, layout
+from sauvegarde.repository import deletions, keyfile, layout
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.config import RepoConfig
 from sauvegarde.repository.index import IndexFile, MasterIndex
@@ -37,6 +37,7 @@ from sauvegarde.repository.pack import TRAILER_SIZE, PackWriter, decode_header, 
 from sauvegarde.repository.snapshot import Snapshot
 from sauvegarde.storage import Storage
 from sauvegarde.storage.base import Buffer
+from sauvegarde.storage.capabilities import object_lock_storage
 
 INDEX_EVERY_PACKS = 8
 INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair
@@ -64,6 +65,7 @@ class Repository:
         self._upload_error: BaseException | None = None
         self._unindexed = IndexFile()
         self._locks: list[Lock] = []
+        self._announced: set[str] = set()  # names in a deletion log written by this session
         self.stored_bytes = 0  # bytes of new packs written by this session
 
     # ---- creation and opening -------------------------------------------------------------------------
@@ -86,6 +88,7 @@ class Repository:
             pass
         master = MasterKey.generate()
         config = config or RepoConfig.generate()
+        _apply_retention(storage, config)
         raw_key = keyfile.wrap_master_key(master, password, kdf or KdfParams())
         kid = keyfile.key_id(raw_key)
         storage.save(layout.named(layout.KEYS, kid), raw_key)
@@ -101,6 +104,7 @@ class Repository:
         RepoConfig.check_version(raw_config)  # before unlocking: a newer format may use other key files
         master, kid = cls._unlock(storage, password)
         repo = cls(storage, master, RepoConfig.decode(raw_config, master.cipher()), kid)
+        _apply_retention(storage, repo.config)
         if load_index:
             repo.load_index()
         return repo
@@ -158,7 +162,27 @@ class Repository:
         return sorted(out, key=lambda k: k.created)
 
     def remove_key(self, kid: bytes) -> None:
-        self.storage.delete(layout.named(layout.KEYS, kid))
+        self.delete_object(layout.named(layout.KEYS, kid))
+
+    # ---- deletions ------------------------------------------------------------------------------------
+
+    @property
+    def logs_deletions(self) -> bool:
+        """Whether deletions are logged first: on versioned storage, where a deletion only hides data."""
+        ols = object_lock_storage(self.storage)
+        return ols is not None and (self.config.immutability is not None or ols.versioning_enabled())
+
+    def announce_deletions(self, names: list[str]) -> None:
+        """Write one deletion log for ``names`` before deleting them (see :mod:`deletions`)."""
+        todo = [n for n in names if n not in self._announced]
+        if todo and self.logs_deletions:
+            deletions.write_log(self.storage, self.cipher, todo)
+        self._announced.update(todo)
+
+    def delete_object(self, name: str) -> None:
+        """Delete an object the repository no longer needs, logging the deletion first where that matters."""
+        self.announce_deletions([name])
+        self.storage.delete(name)
 
     # ---- index ----------------------------------------------------------------------------------------
 
@@ -218,7 +242,7 @@ class Repository:
         return [self.save_index_file(c) for c in chunks]
 
     def delete_index(self, index_id: bytes) -> None:
-        self.storage.delete(layout.named(layout.INDEX, index_id))
+        self.delete_object(layout.named(layout.INDEX, index_id))
 
     def save_index_file(self, index: IndexFile) -> bytes:
         raw = self.cipher.seal(index.encode(), aad=_AAD_INDEX)
@@ -416,7 +440,7 @@ class Repository:
         return sorted(snaps, key=lambda s: (s.datetime, s.id))
 
     def delete_snapshot(self, sid: str) -> None:
-        self.storage.delete(layout.SNAPSHOTS + sid)
+        self.delete_object(layout.SNAPSHOTS + sid)
 
     def iter_pack_names(self) -> Iterator[str]:
         for info in self.storage.list(layout.DATA):
@@ -446,4 +470,12 @@ class Repository:
         return raw
 
     def delete_pack(self, pack_id: bytes) -> None:
-        self.storage.delete(layout.pack_name(pack_id))
+        self.delete_object(layout.pack_name(pack_id))
+
+
+def _apply_retention(storage: Storage, config: RepoConfig) -> None:
+    """Make an Object Lock capable storage retain what it saves, as the repository config asks."""
+    policy = config.immutability
+    ols = object_lock_storage(storage)
+    if ols is not None:
+        ols.set_retention(policy)

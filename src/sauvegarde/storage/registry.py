@@ -17,9 +17,16 @@ def _memory(rest: str) -> Storage:
     return _MEMORY.setdefault(rest, MemoryStorage(f"memory:{rest}"))
 
 
+def _s3(rest: str) -> Storage:
+    from sauvegarde.storage.s3 import S3Storage  # boto3 is imported only when needed
+
+    return S3Storage(rest)
+
+
 _SCHEMES: dict[str, Callable[[str], Storage]] = {
     "local": LocalStorage,
     "memory": _memory,
+    "s3": _s3,
 }
 
 

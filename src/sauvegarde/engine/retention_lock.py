@@ -1,0 +1,121 @@
+"""Object Lock upkeep for immutable repositories: extend retention, purge expired versions, find tampering.
+
+(``engine/retention.py`` is the forget policy; this module is about the storage's retain-until dates.)
+
+- :func:`extend_retention`: every object the repository still needs (config, keys, index, snapshots, deletion
+  logs, and the packs holding blobs that snapshots reference) gets its retain-until date pushed to now + N days
+  once less than N/2 days remain, so protection never lapses silently. Objects written less than N/2 days ago are
+  skipped from the listing alone (their date is at least write time + N days); older ones cost one HEAD each.
+- :func:`purge_expired`: versions of objects the repository itself deleted (named in an authentic deletion log)
+  are deleted for good once their retention ended; until then they are reported as waiting.
+- :func:`find_tampering`: objects hidden behind a delete marker (or overwritten) that no deletion log names, and
+  deletion logs that do not authenticate.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sauvegarde.errors import UsageError
+from sauvegarde.repository import Repository, deletions, layout
+from sauvegarde.storage.capabilities import ObjectLockStorage, PurgeReport, RetentionPolicy, object_lock_storage
+
+
+@dataclass
+class RetentionReport:
+    checked: int = 0  # objects the repository still needs
+    recent: int = 0  # skipped: written less than N/2 days ago
+    extended: int = 0
+    purge: PurgeReport = field(default_factory=PurgeReport)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "checked": self.checked,
+            "recent": self.recent,
+            "extended": self.extended,
+            "versions_purged": self.purge.versions_purged,
+            "versions_waiting": self.purge.versions_waiting,
+        }
+
+
+def needs_extension(retain_until: datetime | None, now: datetime, policy: RetentionPolicy) -> bool:
+    """Whether an object's retention must be extended now: none, or less than half the period left."""
+    return retain_until is None or retain_until - now < timedelta(days=policy.days / 2)
+
+
+def written_recently(modified: datetime | None, now: datetime, policy: RetentionPolicy) -> bool:
+    """Whether an object's write time alone proves more than half the period is left."""
+    return modified is not None and now - modified < timedelta(days=policy.days / 2)
+
+
+def _lock_storage(repo: Repository) -> tuple[ObjectLockStorage, RetentionPolicy]:
+    ols = object_lock_storage(repo.storage)
+    policy = repo.config.immutability
+    if ols is None or policy is None:
+        raise UsageError(f"{repo.storage.location} is not an immutable repository (see init --immutable-days)")
+    return ols, policy
+
+
+def needed_packs(repo: Repository, used: set[bytes]) -> set[str]:
+    """Names of the packs holding at least one referenced blob, per the index."""
+    files, _errors = repo.load_index_files()
+    return {
+        layout.pack_name(pid) for f in files for pid, entries in f.packs.items() if any(e.id in used for e in entries)
+    }
+
+
+def extend_retention(
+    repo: Repository, used: set[bytes] | None = None, now: datetime | None = None, threads: int = 8
+) -> RetentionReport:
+    """Extend the retention of everything the repository still needs (see the module docstring)."""
+    ols, policy = _lock_storage(repo)
+    now = now or ols.clock()
+    if used is None:
+        from sauvegarde.engine.prune import referenced_blobs
+
+        used = referenced_blobs(repo)
+    packs = needed_packs(repo, used)
+    report = RetentionReport()
+    todo: list[str] = []
+    for name, _size, modified in ols.list_detailed(""):
+        if name.startswith(layout.LOCKS) or (name.startswith(layout.DATA) and name not in packs):
+            continue
+        report.checked += 1
+        if written_recently(modified, now, policy):
+            report.recent += 1
+        else:
+            todo.append(name)
+
+    def one(name: str) -> bool:
+        if not needs_extension(ols.retain_until(name), now, policy):
+            return False
+        return ols.extend_retention(name, policy.until(now))
+
+    with ThreadPoolExecutor(threads) as pool:
+        report.extended = sum(pool.map(one, todo))
+    return report
+
+
+def purge_expired(repo: Repository) -> PurgeReport:
+    """Delete for good the old versions of objects this repository deleted, once their retention ended."""
+    ols, _policy = _lock_storage(repo)
+    logged, _bad = deletions.logged_names(repo.storage, repo.cipher)
+    return ols.purge_versions(lambda name: name in logged or name.startswith(layout.LOCKS))
+
+
+def maintain(repo: Repository, used: set[bytes] | None = None) -> RetentionReport:
+    """Extend what is needed, then purge what ended: the upkeep prune runs on immutable repositories."""
+    report = extend_retention(repo, used)
+    report.purge = purge_expired(repo)
+    return report
+
+
+def find_tampering(repo: Repository) -> tuple[list[str], list[str]]:
+    """``(hidden, forged)``: objects hidden or overwritten by someone else, and deletion logs that fail to open."""
+    ols = object_lock_storage(repo.storage)
+    if ols is None or not ols.versioning_enabled():
+        return [], []
+    logged, bad = deletions.logged_names(repo.storage, repo.cipher)
+    return [n for n in ols.hidden_objects() if n not in logged], bad

@@ -26,8 +26,16 @@ from sauvegarde import __version__
 from sauvegarde.chunking import Chunker
 from sauvegarde.engine.events import Counters, FileError, FileWarning, Reporter, ignore
 from sauvegarde.engine.find import SnapshotFilter, filter_snapshots
-from sauvegarde.engine.walk import TreeLoader
-from sauvegarde.errors import SauvegardeError, UsageError
+from sauvegarde.engine.parent import (
+    ParentTrees,
+    Wire,
+    content_ids,
+    node_unchanged,
+    reused_entry,
+    split_ids,
+    stat_unchanged,
+)
+from sauvegarde.errors import UsageError
 from sauvegarde.repository import Node, Repository, Snapshot, Tree
 from sauvegarde.repository.blobs import BlobType
 from sauvegarde.repository.snapshot import format_time
@@ -96,7 +104,7 @@ class _Batch:
         self.submitted = threading.Event()
 
 
-_Entry = Node | _Dir | tuple[_Batch, int] | Future[Node | None]
+_Entry = Node | Wire | _Dir | tuple[_Batch, int] | Future[Node | None]
 
 
 class Backup:
@@ -109,7 +117,7 @@ class Backup:
         self.counters = Counters()
         self.summary = BackupSummary()
         self._summary_lock = threading.Lock()
-        self._trees = TreeLoader(repo)
+        self._parents = ParentTrees(repo)
         self._local = threading.local()
         self._slots = threading.BoundedSemaphore(_MAX_IN_FLIGHT)
         self._finish_queue: queue.Queue[_Dir | None] = queue.Queue()
@@ -139,7 +147,7 @@ class Backup:
             if self.opts.stdin is not None:
                 root = self._stdin_root()
             else:
-                parent_root = self._trees.load(bytes.fromhex(parent.tree)) if parent else None
+                parent_root = self._parents.listing(bytes.fromhex(parent.tree) if parent else None)
                 root = self._save_roots(paths, parent_root, pool)
         except BaseException:
             # Interrupted or failed: stop the workers quickly. Nothing written so far can harm the repository.
@@ -187,7 +195,7 @@ class Backup:
 
     # ---- walking --------------------------------------------------------------------------------------
 
-    def _save_roots(self, paths: list[str], parent_root: Tree | None, pool: ThreadPoolExecutor) -> _Dir:
+    def _save_roots(self, paths: list[str], parent_root: dict[bytes, Wire], pool: ThreadPoolExecutor) -> _Dir:
         """Build the virtual tree joining the given absolute paths under ``/``."""
         if "/" in paths:
             root = _Dir(None)
@@ -209,10 +217,9 @@ class Backup:
         return self._save_virtual(b"", layout, parent_root, pool)
 
     def _save_virtual(
-        self, prefix: bytes, layout: dict[bytes, object], parent: Tree | None, pool: ThreadPoolExecutor
+        self, prefix: bytes, layout: dict[bytes, object], parents: dict[bytes, Wire], pool: ThreadPoolExecutor
     ) -> _Dir:
         d = _Dir(None)
-        parents = parent.by_name() if parent else {}
         for name in sorted(layout):
             path = prefix + b"/" + name
             pnode = parents.get(name)
@@ -234,23 +241,14 @@ class Backup:
             except OSError as exc:
                 self._error(path, exc)
                 continue
-            ptree = self._parent_subtree(pnode)
-            child = self._save_virtual(path, sub, ptree, pool)
+            child = self._save_virtual(path, sub, self._parents.subtree(pnode), pool)
             child.node = node
             d.entries.append(child)
             self._finish_queue.put(child)
         return d
 
-    def _parent_subtree(self, pnode: Node | None) -> Tree | None:
-        if pnode is None or pnode.type != DIR or pnode.subtree is None:
-            return None
-        try:
-            return self._trees.load(pnode.subtree)
-        except SauvegardeError:
-            return None  # a damaged parent only costs re-reading
-
     def _save_entry(
-        self, path: bytes, name: bytes, st: os.stat_result, pnode: Node | None, pool: ThreadPoolExecutor
+        self, path: bytes, name: bytes, st: os.stat_result, pnode: Wire | None, pool: ThreadPoolExecutor
     ) -> _Entry | None:
         try:
             node = node_from_stat(name, path, st)
@@ -265,8 +263,8 @@ class Backup:
         if node.type != FILE:
             self.counters.add(files=1)
             return node
-        if pnode is not None and _unchanged(node, pnode) and all(self.repo.has_blob(c) for c in pnode.content):
-            node.content = pnode.content
+        if pnode is not None and node_unchanged(node, pnode) and self.repo.index.known([content_ids(pnode)])[0]:
+            node.content = split_ids(content_ids(pnode))
             self._count("files_unmodified", node.size)
             self.counters.add(files=1, nbytes=node.size)
             return node
@@ -294,16 +292,15 @@ class Backup:
     def _save_batch(self, items: list[tuple[bytes, Node, bool]]) -> list[Node | None]:
         return [self._save_file(path, node, had_parent) for path, node, had_parent in items]
 
-    def _save_dir(self, path: bytes, node: Node, pnode: Node | None, pool: ThreadPoolExecutor) -> _Dir:
+    def _save_dir(self, path: bytes, node: Node, pnode: Wire | None, pool: ThreadPoolExecutor) -> _Dir:
         d = _Dir(node)
-        self._fill_dir(d, path, self._parent_subtree(pnode), pool)
+        self._fill_dir(d, path, self._parents.subtree(pnode), pool)
         self._finish_queue.put(d)
         return d
 
-    def _fill_dir(self, d: _Dir, path: bytes, ptree: Tree | None, pool: ThreadPoolExecutor) -> None:
+    def _fill_dir(self, d: _Dir, path: bytes, parents: dict[bytes, Wire], pool: ThreadPoolExecutor) -> None:
         with self._summary_lock:
             self.summary.dirs += 1
-        parents = ptree.by_name() if ptree else {}
         try:
             with os.scandir(path) as it:
                 names = sorted(e.name for e in it)
@@ -311,17 +308,33 @@ class Backup:
             self._error(path, exc)
             names = []
         base = path.rstrip(b"/")
+        listed: list[tuple[bytes, bytes, os.stat_result]] = []
         for name in names:
             child = base + b"/" + name
             if self.opts.excluder and self.opts.excluder.excluded(child):
                 continue
             try:
-                st = os.lstat(child)
+                listed.append((child, name, os.lstat(child)))
             except FileNotFoundError:
                 self._warn(child, "vanished before it could be read")
-                continue
             except OSError as exc:
                 self._error(child, exc)
+        # Files whose stat matches the parent's entry are carried over if all their blobs are still indexed;
+        # the index is searched once for the whole directory.
+        candidates: dict[bytes, Wire] = {}
+        for _child, name, st in listed:
+            w = parents.get(name)
+            if w is not None and stat_unchanged(st, w):
+                candidates[name] = w
+        known = self.repo.index.known([content_ids(w) for w in candidates.values()])
+        reusable = {name for name, ok in zip(candidates, known, strict=True) if ok}
+        for child, name, st in listed:
+            if name in reusable:
+                w = parents[name]
+                d.entries.append(reused_entry(w, st))
+                size = int(w.get("s", 0))
+                self._count("files_unmodified", size)
+                self.counters.add(files=1, nbytes=size)
                 continue
             if self.opts.one_file_system and stat.S_ISDIR(st.st_mode) and st.st_dev != self._root_dev:
                 try:
@@ -461,9 +474,9 @@ class Backup:
                 d.done.set()
 
     def _save_tree(self, d: _Dir) -> bytes:
-        nodes: list[Node] = []
+        nodes: list[Node | Wire] = []
         for e in d.entries:
-            if isinstance(e, Node):
+            if isinstance(e, Node | dict):
                 nodes.append(e)
             elif isinstance(e, _Dir):
                 e.done.wait()
@@ -480,7 +493,7 @@ class Backup:
                 n = e.result()
                 if n is not None:
                     nodes.append(n)
-        return self.repo.save_blob(BlobType.TREE, Tree(nodes).encode())[0]
+        return self.repo.save_blob(BlobType.TREE, Tree.encode_entries(nodes))[0]
 
     # ---- reporting ------------------------------------------------------------------------------------
 
@@ -504,17 +517,6 @@ class Backup:
         with self._summary_lock:
             self.summary.warnings.append({"path": text, "warning": msg})
         self.report(FileWarning(text, msg))
-
-
-def _unchanged(node: Node, pnode: Node) -> bool:
-    return (
-        pnode.type == FILE
-        and node.size == pnode.size
-        and node.mtime_ns == pnode.mtime_ns
-        and node.ctime_ns == pnode.ctime_ns
-        and node.inode == pnode.inode
-        and (bool(pnode.content) or pnode.size == 0)
-    )
 
 
 def _snapshot_time(when: datetime | None, started_at: datetime) -> str:

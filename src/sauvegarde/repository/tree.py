@@ -36,6 +36,9 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "sparse": ("sp", False),
 }
 
+# key on storage -> (field name, exact type)
+_BY_KEY: dict[str, tuple[str, type]] = {key: (attr, type(default)) for attr, (key, default) in _FIELDS.items()}
+
 
 @dataclass(slots=True)
 class Node:
@@ -105,25 +108,34 @@ class Node:
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> Node:
-        node = cls(name=_bin(d["n"]), type=str(d["t"]))
+        # Runs once per entry of every parent directory a backup compares against: one pass over the keys present.
+        kw: dict[str, Any] = {}
+        content = subtree = xattrs = None
+        for key, value in d.items():
+            spec = _BY_KEY.get(key)
+            if spec is not None:
+                attr, typ = spec
+                if type(value) is not typ:
+                    raise TypeError(f"field {key!r} is a {type(value).__name__}")
+                kw[attr] = value
+            elif key == "c":
+                content = value
+            elif key == "st":
+                subtree = value
+            elif key == "x":
+                xattrs = value
+        node = cls(name=_bin(d["n"]), type=str(d["t"]), **kw)
         if node.type not in NODE_TYPES:
             raise ValueError(f"unknown node type {node.type!r}")
-        for attr, (key, default) in _FIELDS.items():
-            if key in d:
-                value = d[key]
-                if not isinstance(value, type(default)):
-                    raise TypeError(f"field {key!r} is a {type(value).__name__}")
-                setattr(node, attr, value)
-        content = d.get("c")
         if content:
             content = _bin(content)
             if len(content) % 32:
                 raise ValueError("content list is not a whole number of IDs")
             node.content = [content[i : i + 32] for i in range(0, len(content), 32)]
-        if "st" in d:
-            node.subtree = _bin(d["st"])
-        if "x" in d:
-            node.xattrs = {_bin(k): _bin(v) for k, v in d["x"].items()}
+        if subtree is not None:
+            node.subtree = _bin(subtree)
+        if xattrs is not None:
+            node.xattrs = {_bin(k): _bin(v) for k, v in xattrs.items()}
         return node
 
 
@@ -141,6 +153,13 @@ class Tree:
     def encode(self) -> bytes:
         self.nodes.sort(key=lambda n: n.name)
         return bytes(msgpack.packb({"v": 1, "n": [n.to_wire() for n in self.nodes]}))
+
+    @staticmethod
+    def encode_entries(entries: list[Node | dict[str, Any]]) -> bytes:
+        """Encode nodes mixed with entries already in wire form (carried over unchanged from a parent tree)."""
+        wires = [e if isinstance(e, dict) else e.to_wire() for e in entries]
+        wires.sort(key=lambda w: w["n"])
+        return bytes(msgpack.packb({"v": 1, "n": wires}))
 
     @classmethod
     def decode(cls, data: bytes, what: str = "tree") -> Tree:

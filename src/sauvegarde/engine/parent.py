@@ -1,0 +1,94 @@
+"""The parent snapshot during a backup: directory listings kept as raw tree entries, and the unchanged-file test.
+
+Building a :class:`Node` for every entry of every parent directory costs more than the rest of an unchanged backup,
+so parent listings stay as the decoded msgpack maps of the tree format (see docs/format.md, "Trees"). An unchanged
+file's entry is carried into the new tree as such a map, with only its access time and device number refreshed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+import msgpack
+
+from sauvegarde.errors import SauvegardeError
+from sauvegarde.repository import Node, Repository
+from sauvegarde.repository.tree import DIR, FILE
+
+Wire = dict[str, Any]
+
+
+class ParentTrees:
+    """Loads parent directory listings; a damaged or unreadable listing counts as empty (its files are re-read)."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    def listing(self, tree_id: bytes | None) -> dict[bytes, Wire]:
+        if tree_id is None:
+            return {}
+        try:
+            body = msgpack.unpackb(self.repo.load_blob(tree_id))
+            if body.get("v") != 1:
+                return {}
+            return {w["n"]: w for w in body["n"] if isinstance(w, dict) and isinstance(w.get("n"), bytes)}
+        except (SauvegardeError, ValueError, TypeError, KeyError, AttributeError):
+            return {}
+
+    def subtree(self, w: Wire | None) -> dict[bytes, Wire]:
+        if w is None or w.get("t") != DIR:
+            return {}
+        sub = w.get("st")
+        return self.listing(sub) if isinstance(sub, bytes) else {}
+
+
+def content_ids(w: Wire) -> bytes:
+    """The concatenated 32-byte blob IDs of a file entry (empty if none or malformed)."""
+    c = w.get("c", b"")
+    return c if isinstance(c, bytes) and len(c) % 32 == 0 else b""
+
+
+def stat_unchanged(st: os.stat_result, w: Wire) -> bool:
+    """Whether a regular file's stat matches its parent entry: same size, mtime, ctime and inode, and content known.
+
+    ctime moves with every change of mode, owner, link count or xattrs, so the entry's metadata still holds.
+    """
+    size = w.get("s", 0)
+    return (
+        w.get("t") == FILE
+        and w.get("mt", 0) == st.st_mtime_ns
+        and w.get("ct", 0) == st.st_ctime_ns
+        and size == st.st_size
+        and w.get("i", 0) == st.st_ino
+        and stat.S_ISREG(st.st_mode)
+        and (bool(content_ids(w)) or size == 0)
+    )
+
+
+def node_unchanged(node: Node, w: Wire) -> bool:
+    """The same test for a node already built from stat."""
+    return (
+        w.get("t") == FILE
+        and w.get("mt", 0) == node.mtime_ns
+        and w.get("ct", 0) == node.ctime_ns
+        and w.get("s", 0) == node.size
+        and w.get("i", 0) == node.inode
+        and (bool(content_ids(w)) or node.size == 0)
+    )
+
+
+def reused_entry(w: Wire, st: os.stat_result) -> Wire:
+    """The parent entry for the new tree, with the current access time and device number."""
+    out = dict(w)
+    for key, value in (("at", st.st_atime_ns), ("d", st.st_dev)):
+        if value:
+            out[key] = value
+        else:
+            out.pop(key, None)
+    return out
+
+
+def split_ids(ids: bytes) -> list[bytes]:
+    return [ids[i : i + 32] for i in range(0, len(ids), 32)]

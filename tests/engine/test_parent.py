@@ -1,0 +1,92 @@
+"""The unchanged-file fast path: what counts as unchanged, what is carried over, and when files are re-read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sauvegarde.engine.backup import Backup, BackupOptions
+from sauvegarde.engine.parent import reused_entry, stat_unchanged
+from sauvegarde.engine.walk import TreeLoader, resolve
+from sauvegarde.repository import Repository
+from sauvegarde.repository.blobs import BlobType
+
+from .repo_helpers import make_files, memory_repository, reopen
+
+
+def run(repo: Repository, path: Path):  # type: ignore[no-untyped-def]
+    job = Backup(repo, BackupOptions(paths=[str(path)], hostname="box", workers=2))
+    snap = job.run()
+    return snap, job.summary
+
+
+def node_of(repo: Repository, snap, path: Path):  # type: ignore[no-untyped-def]
+    node, _ = resolve(TreeLoader(repo), bytes.fromhex(snap.tree), str(path))
+    return node
+
+
+def test_stat_unchanged_needs_every_field(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"x" * 100)
+    st = os.lstat(f)
+    w = {"n": b"f", "t": "file", "s": 100, "mt": st.st_mtime_ns, "ct": st.st_ctime_ns, "i": st.st_ino, "c": b"a" * 32}
+    assert stat_unchanged(st, w)
+    for key, value in (("s", 101), ("mt", 1), ("ct", 1), ("i", 1), ("t", "dir"), ("c", b"short")):
+        assert not stat_unchanged(st, {**w, key: value}), key
+    assert not stat_unchanged(st, {k: v for k, v in w.items() if k != "c"})  # content lost but size > 0
+
+
+def test_reused_entry_refreshes_atime_and_device(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"x")
+    st = os.lstat(f)
+    w = {"n": b"f", "t": "file", "at": 5, "d": 7, "zz": "future field"}
+    out = reused_entry(w, st)
+    assert out["at"] == st.st_atime_ns and out["d"] == st.st_dev and out["zz"] == "future field"
+    assert w["at"] == 5  # the parent's entry is not modified
+
+
+def test_unchanged_files_are_carried_over_and_metadata_changes_seen(tmp_path: Path) -> None:
+    repo = memory_repository()
+    data = tmp_path / "d"
+    make_files(data, seed=11, count=6)
+    _, first = run(repo, data)
+    assert first.files_new == 6
+    snap, second = run(reopen(repo), data)
+    assert second.files_unmodified == 6 and second.bytes_added < 20_000
+    target = data / "f11-0.bin"
+    os.chmod(target, 0o600)  # ctime moves: the file is looked at again and its new mode recorded
+    snap3, third = run(reopen(repo), data)
+    assert third.files_unmodified == 5 and third.files_changed == 1
+    r = reopen(repo)
+    assert node_of(r, snap3, target).mode == 0o600
+    assert node_of(r, snap3, target).content == node_of(r, snap, target).content  # same data, deduplicated
+
+
+def test_file_whose_blobs_left_the_index_is_read_again(tmp_path: Path) -> None:
+    repo = memory_repository()
+    data = tmp_path / "d"
+    make_files(data, seed=12, count=2)
+    snap, _ = run(repo, data)
+    # a fresh repository object whose index lacks one file's blobs, as after a damaged index
+    r = reopen(repo)
+    lost = node_of(r, snap, data / "f12-0.bin").content
+    r2 = reopen(repo, load_index=False)
+    r2.index.add_files(f for f in r.load_index_files()[0])
+    assert r2.index.known([b"".join(lost)]) == [True]
+    r3 = reopen(repo, load_index=False)
+    files, _ = r3.load_index_files()
+    for f in files:
+        for pid in list(f.packs):
+            f.packs[pid] = [e for e in f.packs[pid] if e.id not in lost]
+    r3.index.add_files(files)
+    assert r3.index.known([b"".join(lost)]) == [False]
+    _, summary = run(r3, data)
+    assert summary.files_unmodified == 1 and summary.files_changed == 1
+
+
+def test_index_known_handles_pending_and_empty() -> None:
+    repo = memory_repository()
+    blob_id, _ = repo.save_blob(BlobType.DATA, b"hello" * 1000)
+    repo.flush()  # now in the pending part of the index, not the sorted table
+    assert repo.index.known([blob_id, b"", b"\x00" * 32, blob_id + blob_id]) == [True, True, False, True]

@@ -44,6 +44,14 @@ class ObjectExists(StorageError):
     """A write-once object was saved twice under the same name."""
 
 
+class TransientStorageError(StorageError):
+    """A storage failure worth retrying: connection reset or refused, timeout, server error (5xx), throttling.
+
+    Backends raise it for failures that say nothing about the object itself; the retry wrapper retries these and
+    nothing else.
+    """
+
+
 class RepositoryNotFound(SauvegardeError):
     """There is no repository at the given location."""
 

@@ -15,6 +15,9 @@ import pytest
 from sauvegarde.storage import Storage
 from sauvegarde.storage.local import LocalStorage
 from sauvegarde.storage.memory import MemoryStorage
+from sauvegarde.storage.sftp import SftpStorage
+from sauvegarde.storage.sftp_connect import parse_location
+from sauvegarde.storage.wrappers import LimitedStorage, MetricsStorage, RetryingStorage
 
 
 def _memory(request: pytest.FixtureRequest) -> Storage:
@@ -33,9 +36,23 @@ def _s3(request: pytest.FixtureRequest) -> Storage:
     return S3Storage(server.url(f"contract-{uuid.uuid4().hex[:16]}", "repo"), multipart_threshold=2 * 1024 * 1024)
 
 
+def _memory_wrapped(request: pytest.FixtureRequest) -> Storage:
+    inner = MemoryStorage(f"memory:contract-{uuid.uuid4().hex}")
+    return MetricsStorage(RetryingStorage(LimitedStorage(inner, 4), sleep=lambda _: None))
+
+
+def _sftp(request: pytest.FixtureRequest) -> Storage:
+    request.getfixturevalue("sftp_env")  # a private sshd; its known_hosts and client key in the environment
+    server = request.getfixturevalue("sshd_server")
+    tmp_path = request.getfixturevalue("tmp_path")
+    return SftpStorage(parse_location(server.url(tmp_path / "sftp-repo").removeprefix("sftp:")))
+
+
 BACKENDS: list[object] = [
     pytest.param(_memory, id="memory"),
     pytest.param(_local, id="local"),
+    pytest.param(_memory_wrapped, id="memory-wrapped"),
+    pytest.param(_sftp, id="sftp"),
     pytest.param(_s3, id="s3"),
 ]
 

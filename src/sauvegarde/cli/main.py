@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import sys
@@ -14,7 +15,21 @@ from sauvegarde.errors import EXIT_FATAL, SauvegardeError
 from sauvegarde.util.malloc import pin_mmap_threshold
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or help lists it): start-up stays small."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        command = importlib.import_module(f"sauvegarde.cli.{cmd_name}").command
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option(
     "-r",
     "--repo",
@@ -54,7 +69,7 @@ def cli(
     ctx.call_on_close(app.close)
 
 
-# one module per command, each exposing ``command``; listed in the order `--help` shows them
+# one module per command, each exposing ``command``
 COMMANDS = [
     "init",
     "backup",
@@ -74,16 +89,6 @@ COMMANDS = [
     "stats",
     "quickstart",
 ]
-
-
-def _register() -> None:
-    import importlib
-
-    for name in COMMANDS:
-        cli.add_command(importlib.import_module(f"sauvegarde.cli.{name}").command)
-
-
-_register()
 
 
 _GLOBAL_WITH_VALUE = {"-r", "--repo", "--password-file", "--password-command"}

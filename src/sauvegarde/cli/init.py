@@ -36,6 +36,17 @@ from sauvegarde.repository.config import RepoConfig
 @click.option("--from-repo", metavar="LOCATION", envvar="SAUVEGARDE_FROM_REPOSITORY", help="Source repository.")
 @click.option("--from-password-file", metavar="FILE", help="Password file of --from-repo.")
 @click.option("--from-password-command", metavar="CMD", help="Command printing the password of --from-repo.")
+@click.option(
+    "--immutable-days",
+    type=click.IntRange(1),
+    metavar="N",
+    help="S3 only: retain every object (but locks) with Object Lock for N days, extended while still needed.",
+)
+@click.option(
+    "--lock-mode",
+    type=click.Choice(["compliance", "governance"]),
+    help="Object Lock mode for --immutable-days (default compliance: nobody can shorten or remove it).",
+)
 @pass_app
 def command(
     app: AppContext,
@@ -45,6 +56,8 @@ def command(
     from_repo: str | None,
     from_password_file: str | None,
     from_password_command: str | None,
+    immutable_days: int | None,
+    lock_mode: str | None,
 ) -> None:
     """Create a new repository at --repo."""
     config: RepoConfig | None = None
@@ -59,6 +72,16 @@ def command(
         finally:
             src.close()
     storage = app.storage()
+    if lock_mode and not immutable_days:
+        raise UsageError("--lock-mode needs --immutable-days")
+    if immutable_days:
+        from sauvegarde.engine.retention_lock import prepare_immutable
+        from sauvegarde.storage.capabilities import RetentionPolicy
+
+        policy = RetentionPolicy(immutable_days, lock_mode or "compliance")
+        config, warnings = prepare_immutable(storage, config or RepoConfig.generate(), policy)
+        for warning in warnings:
+            app.warn(f"warning: {warning}")
     kdf = KdfParams(memory_kib=kdf_memory, iterations=kdf_iterations, lanes=min(4, max(1, kdf_memory // 8)))
     repo = Repository.init(storage, app.password(prompt="new repository password: ", confirm=True), kdf, config)
     try:
@@ -66,6 +89,9 @@ def command(
             app.emit_json({"message": "initialized", "id": repo.config.repo_id, "repository": storage.location})
         else:
             app.out(f"created repository {repo.config.repo_id[:8]} at {storage.location}")
+            if repo.config.immutability is not None:
+                p = repo.config.immutability
+                app.out(f"every object is retained for {p.days} day(s) in {p.mode} mode (Object Lock)")
             app.out("Keep the password safe: without it the data cannot be recovered.")
     finally:
         repo.close()

@@ -85,6 +85,7 @@ COMMANDS = [
     "check",
     "unlock",
     "prune",
+    "retention",
     "repair",
     "stats",
     "quickstart",

@@ -12,6 +12,7 @@ from sauvegarde.engine.find import find_snapshot
 from sauvegarde.engine.restore import Restore, RestoreOptions
 from sauvegarde.errors import EXIT_FATAL
 from sauvegarde.source import Excluder
+from sauvegarde.storage.capabilities import object_lock_storage
 from sauvegarde.util.units import human_bytes, human_duration
 
 
@@ -72,6 +73,18 @@ def command(
         )
         if verify:
             app.out(f"verified {summary.verified} files")
+    warn_hidden_reads(app, repo.storage)
     if summary.errors:
         app.warn(f"{len(summary.errors)} error(s) during restore")
         ctx.exit(EXIT_FATAL)
+
+
+def warn_hidden_reads(app: AppContext, storage: object) -> None:
+    """Say so when objects had to be read from retained versions (hidden behind delete markers or overwritten)."""
+    ols = object_lock_storage(storage)
+    hidden = sorted(set(ols.hidden_reads)) if ols is not None else []
+    if hidden:
+        app.warn(
+            f"warning: {len(hidden)} objects were hidden behind delete markers (tampering?) and were read from "
+            "retained versions; run `check`"
+        )

@@ -297,10 +297,10 @@ class Checker:
         """On versioned storage: objects hidden or overwritten by someone without the key (retention_lock.py)."""
         hidden, forged = find_tampering(self.repo)
         for name in hidden:
-            why = "hidden behind a delete marker or overwritten, and in no deletion log of this repository"
-            self.add(Problem("error", "tampering", name, f"{why}; the retained version is still readable"))
+            why = "tampering: hidden behind a delete marker or overwritten, yet in no deletion log of this repository"
+            self.add(Problem("error", "tampering", name, f"{why}; its retained version is still readable"))
         for name in forged:
-            self.add(Problem("error", "tampering", name, "deletion log does not authenticate (forged or damaged)"))
+            self.add(Problem("error", "tampering", name, "tampering: deletion log does not authenticate"))
 
     # ---- snapshots and trees --------------------------------------------------------------------------
 

@@ -15,11 +15,12 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sauvegarde.errors import UsageError
 from sauvegarde.repository import Repository, deletions, layout
+from sauvegarde.repository.config import RepoConfig
 from sauvegarde.storage.capabilities import ObjectLockStorage, PurgeReport, RetentionPolicy, object_lock_storage
 
 
@@ -38,6 +39,22 @@ class RetentionReport:
             "versions_purged": self.purge.versions_purged,
             "versions_waiting": self.purge.versions_waiting,
         }
+
+
+def prepare_immutable(storage: object, config: RepoConfig, policy: RetentionPolicy) -> tuple[RepoConfig, list[str]]:
+    """For ``init --immutable-days``: a bucket with Object Lock (created, or required) and the config recording
+    the policy; plus warnings about the bucket's setup."""
+    ols = object_lock_storage(storage)
+    if ols is None:
+        raise UsageError("--immutable-days needs an S3 repository (s3:...) on a server with Object Lock")
+    ols.prepare_object_lock()
+    warnings = []
+    if ols.default_retention():
+        warnings.append(
+            "the bucket has a default retention: it also retains locks and every version for its whole period "
+            "(see docs/threat-model.md); Sauvegarde sets retention per object and works best without it"
+        )
+    return replace(config, extra={**config.extra, "immutability": policy.as_dict()}), warnings
 
 
 def needs_extension(retain_until: datetime | None, now: datetime, policy: RetentionPolicy) -> bool:
@@ -117,5 +134,6 @@ def find_tampering(repo: Repository) -> tuple[list[str], list[str]]:
     ols = object_lock_storage(repo.storage)
     if ols is None or not ols.versioning_enabled():
         return [], []
-    logged, bad = deletions.logged_names(repo.storage, repo.cipher)
-    return [n for n in ols.hidden_objects() if n not in logged], bad
+    hidden = ols.hidden_objects()
+    logged, bad = deletions.logged_names(repo.storage, repo.cipher, hidden)
+    return [n for n in hidden if n not in logged], bad

@@ -46,13 +46,17 @@ def write_log(storage: Storage, cipher: Cipher, names: Iterable[str]) -> str:
     return name
 
 
-def logged_names(storage: Storage, cipher: Cipher) -> tuple[set[str], list[str]]:
-    """Every name in an authentic log, and the logs that failed to authenticate (forged or damaged)."""
+def logged_names(storage: Storage, cipher: Cipher, hidden: Iterable[str] = ()) -> tuple[set[str], list[str]]:
+    """Every name in an authentic log, and the logs that failed to authenticate (forged or damaged).
+
+    ``hidden``: names hidden behind delete markers; the logs among them are read too (from retained versions).
+    """
     names: set[str] = set()
     bad: list[str] = []
-    for info in storage.list(PREFIX):
+    log_names = {info.name for info in storage.list(PREFIX)} | {n for n in hidden if n.startswith(PREFIX)}
+    for log_name in sorted(log_names):
         try:
-            names.update(decode_log(cipher, info.name, storage.load(info.name)))
+            names.update(decode_log(cipher, log_name, storage.load(log_name)))
         except (SauvegardeError, ValueError):
-            bad.append(info.name)
+            bad.append(log_name)
     return names, bad

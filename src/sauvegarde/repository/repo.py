@@ -105,16 +105,21 @@ class Repository:
         master, kid = cls._unlock(storage, password)
         repo = cls(storage, master, RepoConfig.decode(raw_config, master.cipher()), kid)
         _apply_retention(storage, repo.config)
+        repo.reveal_hidden()
         if load_index:
             repo.load_index()
         return repo
 
     @staticmethod
     def _unlock(storage: Storage, password: bytes) -> tuple[MasterKey, bytes]:
-        names = [info.name for info in storage.list(layout.KEYS)]
+        names = sorted(info.name for info in storage.list(layout.KEYS))
+        ols = object_lock_storage(storage)
+        if ols is not None and ols.object_lock_enabled():
+            # key files hidden behind delete markers (tampering) come last: they are read from retained versions
+            names += sorted(n for n in ols.hidden_objects() if n.startswith(layout.KEYS) and n not in names)
         if not names:
             raise RepositoryNotFound(f"no key files in {storage.location}: not a repository or damaged")
-        for name in sorted(names):
+        for name in names:
             raw = storage.load(name)
             try:
                 master = keyfile.unwrap_master_key(raw, password)
@@ -178,6 +183,18 @@ class Repository:
         if todo and self.logs_deletions:
             deletions.write_log(self.storage, self.cipher, todo)
         self._announced.update(todo)
+
+    def reveal_hidden(self) -> list[str]:
+        """On an immutable repository: make objects hidden or overwritten by someone else (no authentic deletion
+        log names them) readable and listed again, from their retained versions; returns their names."""
+        ols = object_lock_storage(self.storage)
+        if ols is None or self.config.immutability is None:
+            return []
+        hidden = ols.hidden_objects()
+        logged, _forged = deletions.logged_names(self.storage, self.cipher, hidden)
+        tampered = [n for n in hidden if n not in logged]
+        ols.reveal(tampered)
+        return tampered
 
     def delete_object(self, name: str) -> None:
         """Delete an object the repository no longer needs, logging the deletion first where that matters."""

@@ -235,7 +235,7 @@ class S3Storage(ObjectLockOps):
         self.key(name)
         if offset < 0 or (length is not None and length < 0):
             raise StorageError(f"{name}: negative range")
-        version = self.tampered_version(name)
+        version = self.revealed_version(name)
         try:
             return self._get(name, offset, length, version)
         except ObjectNotFound:
@@ -280,7 +280,7 @@ class S3Storage(ObjectLockOps):
         return ObjectInfo(name, int(resp["ContentLength"]))
 
     def stat(self, name: str) -> ObjectInfo:
-        version = self.tampered_version(name)
+        version = self.revealed_version(name)
         try:
             return self.head(name, version)
         except ObjectNotFound:
@@ -292,7 +292,10 @@ class S3Storage(ObjectLockOps):
     # ---- list and delete ----------------------------------------------------------------------------------
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        revealed = self.revealed(prefix)
         for name, size, _modified in self.list_detailed(prefix):
+            yield ObjectInfo(name, revealed.pop(name, size))
+        for name, size in revealed.items():  # hidden behind a delete marker: listed from its retained version
             yield ObjectInfo(name, size)
 
     def list_detailed(self, prefix: str) -> Iterator[tuple[str, int, Any]]:

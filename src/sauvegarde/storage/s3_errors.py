@@ -19,8 +19,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from sauvegarde import errors
-from sauvegarde.errors import ObjectExists, ObjectNotFound, RepositoryNotFound, StorageError
+from sauvegarde.errors import ObjectExists, ObjectNotFound, RepositoryNotFound, StorageError, TransientStorageError
 from sauvegarde.storage.capabilities import ObjectLocked
 
 __all__ = ["ObjectLocked", "translate"]
@@ -29,12 +28,6 @@ NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 DENIED = {"AccessDenied", "403", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AllAccessDisabled", "Forbidden"}
 EXISTS = {"PreconditionFailed", "412"}
 TRANSIENT = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling", "RequestTimeTooSkewed"}
-
-
-def _transient(message: str) -> StorageError:
-    """A ``TransientStorageError`` (the retry wrapper of storage/wrappers.py retries those and nothing else)."""
-    cls: type[StorageError] = getattr(errors, "TransientStorageError", StorageError)
-    return cls(message)
 
 
 def error_code(exc: ClientError) -> str:
@@ -61,7 +54,7 @@ def translate(exc: Exception, endpoint: str, bucket: str, name: str | None, acti
             return StorageError(f"access denied by {endpoint} to {action} {what} in bucket {bucket} ({code})")
         message = f"cannot {action} {what} in bucket {bucket} at {endpoint}: S3 error {code}"
         if code in TRANSIENT or http_status(exc) >= 500:
-            return _transient(message)
+            return TransientStorageError(message)
         return StorageError(message)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return StorageError(
@@ -69,7 +62,7 @@ def translate(exc: Exception, endpoint: str, bucket: str, name: str | None, acti
         )
     if isinstance(exc, BotoConnectionError | HTTPClientError | IncompleteReadError | ResponseStreamingError):
         # connection refused or reset, timeouts, truncated responses: worth retrying (storage/wrappers.py)
-        return _transient(f"cannot reach {endpoint} to {action} {what}: {type(exc).__name__}")
+        return TransientStorageError(f"cannot reach {endpoint} to {action} {what}: {type(exc).__name__}")
     if isinstance(exc, BotoCoreError):
         return StorageError(f"S3 client error for {what} at {endpoint}: {type(exc).__name__}")
     return exc

@@ -6,8 +6,10 @@ destroyed), and deleting or shortening a retained version is refused. This modul
 
 - read through tampering: an object hidden behind a delete marker is read from its newest data version; an object
   whose name holds several data versions (someone "overwrote" it: S3 stores a new version) is read from its
-  *oldest* one, since every Sauvegarde object is written once and a later version can only be foreign. Such reads
-  are collected in ``hidden_reads`` for the CLI to warn about;
+  *oldest* one, since every Sauvegarde object is written once and a later version can only be foreign. The
+  repository says which names to treat so (``reveal``: those no deletion log of its own names), and they are then
+  listed and read as if untouched; a name that reads as missing is also looked up among versions on the spot.
+  Such reads are collected in ``hidden_reads`` for the CLI to warn about;
 - list hidden or overwritten objects (``hidden_objects``), for ``check``;
 - extend retention (``extend_retention``), never shortening it;
 - purge old versions whose retention ended (``purge_versions``), for names the caller vouches it deleted itself.
@@ -40,6 +42,7 @@ class Version:
     latest: bool
     marker: bool  # a delete marker, not data
     modified: datetime | None
+    size: int = 0
 
 
 def is_expired(retain_until: datetime | None, now: datetime) -> bool:
@@ -89,7 +92,7 @@ class ObjectLockOps:
         self._deleted: set[str] = set()
         self._versioned: bool | None = None
         self._lock_config: dict[str, Any] | None = None
-        self._tampered: dict[str, str] | None = None
+        self._revealed: dict[str, Version] = {}  # name -> the retained version to read and list instead
         self._ops = threading.Lock()
 
     # ---- bucket state ---------------------------------------------------------------------------------
@@ -154,6 +157,7 @@ class ObjectLockOps:
     def note_deleted(self, name: str) -> None:
         with self._ops:
             self._deleted.add(name)
+            self._revealed.pop(name, None)
 
     # ---- versions -------------------------------------------------------------------------------------
 
@@ -172,6 +176,7 @@ class ObjectLockOps:
                         bool(item.get("IsLatest")),
                         marker,
                         item.get("LastModified"),
+                        int(item.get("Size") or 0),
                     )
         except (ClientError, BotoCoreError) as exc:
             raise self.error(exc, None, "list versions in") from None
@@ -201,28 +206,34 @@ class ObjectLockOps:
             self.hidden_reads.append(name)
         return chosen.version_id
 
-    def tampered_version(self, name: str) -> str | None:
-        """On an Object Lock bucket: the version to read instead of the current one, if the name was overwritten.
+    def reveal(self, names: list[str]) -> None:
+        """Read and list ``names`` from their authentic retained version (see :func:`authentic_version`).
 
-        The whole bucket's versions are listed once per session, at the first read.
+        The repository calls this for objects hidden or overwritten by someone else (no deletion log names them),
+        so that listings and reads see the repository as its clients left it.
         """
-        if not self._tracked(name) or not self.object_lock_enabled():
-            return None
+        if not names:
+            return
+        grouped = self.versions_by_name("")
         with self._ops:
-            tampered = self._tampered
-        if tampered is None:
-            tampered = {}
-            for vname, versions in self.versions_by_name("").items():
-                chosen = authentic_version(versions)
-                if chosen is not None and not versions[0].marker:
-                    tampered[vname] = chosen.version_id
-            with self._ops:
-                self._tampered = tampered
-        version = tampered.get(name)
-        if version is not None:
-            with self._ops:
-                self.hidden_reads.append(name)
-        return version
+            for name in names:
+                chosen = authentic_version(grouped.get(name, []))
+                if chosen is not None and self._tracked(name):
+                    self._revealed[name] = chosen
+
+    def revealed_version(self, name: str) -> str | None:
+        """The retained version to read for ``name`` if it was revealed; counts as a hidden read."""
+        with self._ops:
+            chosen = self._revealed.get(name)
+            if chosen is None:
+                return None
+            self.hidden_reads.append(name)
+            return chosen.version_id
+
+    def revealed(self, prefix: str) -> dict[str, int]:
+        """Revealed names under ``prefix`` and the size of the version that stands for them."""
+        with self._ops:
+            return {n: v.size for n, v in self._revealed.items() if n.startswith(prefix)}
 
     def hidden_objects(self) -> list[str]:
         """Names (locks excluded) hidden behind a delete marker or overwritten while a data version remains."""

@@ -35,6 +35,9 @@ _MAX_GAP = 1024 * 1024  # blobs of one pack closer than this are fetched in one 
 _ZERO = bytes(_SPARSE_BLOCK)
 
 
+_CREATE_BATCH = 256
+
+
 @dataclass
 class RestoreOptions:
     target: str
@@ -221,6 +224,10 @@ class Restore:
             f.remaining += 1
             offset += entry.plain_length
 
+    def _create_files(self, files: list[_File]) -> None:
+        for f in files:
+            self._create_file(f)
+
     def _create_file(self, f: _File) -> None:
         """Create (or truncate) the file at its final size, so blobs can be written at any offset."""
         if not f.failed:
@@ -237,7 +244,9 @@ class Restore:
 
     def _write_contents(self) -> None:
         with ThreadPoolExecutor(self.opts.workers, thread_name_prefix="restore") as pool:
-            for done in pool.map(self._create_file, self._files):
+            # files are created in batches: a future per file would cost more memory than the files' plan
+            batches = [self._files[i : i + _CREATE_BATCH] for i in range(0, len(self._files), _CREATE_BATCH)]
+            for done in pool.map(self._create_files, batches):
                 del done
             futures: list[Future[None]] = [
                 pool.submit(self._restore_pack, pid, blobs) for pid, blobs in self._plan.items()

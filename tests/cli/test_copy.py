@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from cli_trees import MiB, assert_same_tree, random_bytes, restored, write_file
+
 from conftest import CHEAP_KDF, Cli
 
 SRC_PASSWORD = "the source has another password"

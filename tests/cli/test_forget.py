@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import CHEAP_KDF, Cli, private_env
 
 SNAPSHOTS = {

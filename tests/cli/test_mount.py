@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from cli_trees import MiB, random_bytes, write_file
-from conftest import Cli
 
+from conftest import Cli
 from sauvegarde.engine.backup import Backup, BackupOptions
 from sauvegarde.engine.browse import Browser
 from sauvegarde.mount.operations import SnapshotFS

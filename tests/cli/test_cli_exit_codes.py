@@ -44,10 +44,11 @@ def test_wrong_password_is_12(cli: Cli, repo: Path) -> None:
 
 def test_usage_errors_are_2(cli: Cli, repo: Path, tmp_path: Path) -> None:
     res = cli.run("snapshots", "--no-such-option", check_exit=2)
-    err = res.stderr.decode()
-    assert "No such option" in err.splitlines()[-1] and "--no-such-option" in err
-    cli.run("no-such-command", check_exit=2)
-    cli.run("restore", "latest", check_exit=2)  # --target is required
+    err = _one_line(res.stderr)
+    assert "No such option" in err and "--no-such-option" in err and "sauvegarde snapshots --help" in err
+    assert "No such command" in _one_line(cli.run("no-such-command", check_exit=2).stderr)
+    res = cli.run("restore", "latest", check_exit=2)  # --target is required
+    assert "--target" in _one_line(res.stderr)
     # usage errors found by sauvegarde itself are one line
     res = cli.run("backup", check_exit=2)
     assert "nothing to back up" in _one_line(res.stderr)

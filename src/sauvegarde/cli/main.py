@@ -132,7 +132,7 @@ def main() -> None:
         # one line, like every other error; the command's --help has the rest
         where = f"sauvegarde {exc.ctx.command_path.split(' ', 1)[1]}" if exc.ctx and " " in exc.ctx.command_path else ""
         hint = f" (see `{where or 'sauvegarde'} --help`)"
-        click.echo(f"sauvegarde: usage error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"sauvegarde: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()

@@ -241,6 +241,7 @@ def test_backup_survives_or_fails_cleanly_when_the_server_is_killed(cli: Cli, tm
         time.sleep(1.0)
         server.start()
         _out, err = proc.communicate(timeout=240)
+        print(f"backup across the server crash: exit {proc.returncode}: {err.decode().strip()[-300:]}")
         if proc.returncode != 0:
             lines = [ln for ln in err.decode().splitlines() if ln.startswith("sauvegarde: error")]
             assert len(lines) == 1 and "Traceback" not in err.decode(), err

@@ -9,15 +9,19 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from cli_harness import CHEAP_KDF, Cli
+from cli_harness import CHEAP_KDF, PASSWORD, Cli
 from cli_trees import MiB, assert_same_tree, random_bytes, restored, write_file
 
 from s3_server import ACCESS_KEY, SECRET_KEY, WeedServer
+from sauvegarde.engine.retention_lock import extend_retention
+from sauvegarde.repository import Repository
+from sauvegarde.storage import open_storage
 from sauvegarde.storage.s3_lock import authentic_version
 
 
@@ -130,7 +134,7 @@ def _denied(fn: Any, **kwargs: Any) -> bool:
 
 
 def test_compromised_client_cannot_destroy_an_immutable_repository(
-    s3cli: tuple[Cli, str], s3_server: WeedServer, tmp_path: Path
+    s3cli: tuple[Cli, str], s3_server: WeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cli, url = s3cli
     bucket = url.split("/")[3]
@@ -188,6 +192,23 @@ def test_compromised_client_cannot_destroy_an_immutable_repository(
     report = cli.json("check", check_exit=1)
     named = {p["object"] for p in report["problems"] if p["kind"] == "tampering"}
     assert named == {k.split("/", 1)[1] for k in data_keys}
+
+    # 5. retention upkeep reaches the hidden originals too, or hiding would win once their retention lapsed
+    later = datetime.now(UTC) + timedelta(hours=15)  # less than half of the 1-day period left by then
+    with monkeypatch.context() as m:
+        for k, v in cli.env.items():
+            if k.startswith(("AWS_", "SAUVEGARDE_")):
+                m.setenv(k, v)
+        repo = Repository.open(open_storage(url), PASSWORD.encode())
+        try:
+            upkeep = extend_retention(repo, now=later)
+        finally:
+            repo.close()
+    assert upkeep.hidden == len(data_keys) and upkeep.extended >= len(data_keys)
+    for key in data_keys:
+        (original,) = versions[key]  # the only version before the attack
+        head = attacker.head_object(Bucket=bucket, Key=key, VersionId=original["VersionId"])
+        assert head["ObjectLockRetainUntilDate"] > later + timedelta(hours=23), key
 
 
 def test_prune_on_an_immutable_repository_logs_deletions_and_check_stays_clean(

@@ -28,6 +28,7 @@ from sauvegarde.storage.capabilities import ObjectLockStorage, PurgeReport, Rete
 class RetentionReport:
     checked: int = 0  # objects the repository still needs
     recent: int = 0  # skipped: written less than N/2 days ago
+    hidden: int = 0  # hidden or overwritten by someone else: kept up through their original version
     extended: int = 0
     purge: PurgeReport = field(default_factory=PurgeReport)
 
@@ -35,6 +36,7 @@ class RetentionReport:
         return {
             "checked": self.checked,
             "recent": self.recent,
+            "hidden": self.hidden,
             "extended": self.extended,
             "versions_purged": self.purge.versions_purged,
             "versions_waiting": self.purge.versions_waiting,
@@ -105,13 +107,23 @@ def extend_retention(
         else:
             todo.append(name)
 
-    def one(name: str) -> bool:
-        if not needs_extension(ols.retain_until(name), now, policy):
+    # Objects someone hid behind a delete marker (or overwrote) are read from their original version, which
+    # is no longer the current one: its retention must be kept up too, or the hiding would win after N days.
+    versions: dict[str, str | None] = dict.fromkeys(todo)
+    for name, version_id in ols.revealed_versions().items():
+        if not (name.startswith(layout.LOCKS) or (name.startswith(layout.DATA) and name not in packs)):
+            report.checked += 1
+            report.hidden += 1
+            versions[name] = version_id
+
+    def one(item: tuple[str, str | None]) -> bool:
+        name, version = item
+        if not needs_extension(ols.retain_until(name, version), now, policy):
             return False
-        return ols.extend_retention(name, policy.until(now))
+        return ols.extend_retention(name, policy.until(now), version)
 
     with ThreadPoolExecutor(threads) as pool:
-        report.extended = sum(pool.map(one, todo))
+        report.extended = sum(pool.map(one, versions.items()))
     return report
 
 

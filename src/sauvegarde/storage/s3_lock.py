@@ -230,6 +230,11 @@ class ObjectLockOps:
             self.hidden_reads.append(name)
             return chosen.version_id
 
+    def revealed_versions(self) -> dict[str, str]:
+        """Revealed names and the version ID that stands for each (for retention upkeep; not a read)."""
+        with self._ops:
+            return {n: v.version_id for n, v in self._revealed.items()}
+
     def revealed(self, prefix: str) -> dict[str, int]:
         """Revealed names under ``prefix`` and the size of the version that stands for them."""
         with self._ops:

@@ -41,6 +41,13 @@ def _memory_wrapped(request: pytest.FixtureRequest) -> Storage:
     return MetricsStorage(RetryingStorage(LimitedStorage(inner, 4), sleep=lambda _: None))
 
 
+def _rest(request: pytest.FixtureRequest) -> Storage:
+    from sauvegarde.storage.rest import RestStorage
+
+    server = request.getfixturevalue("rest_server")  # a session's `sauvegarde serve`; each test gets a fresh repo
+    return RestStorage(server.url(f"contract-{uuid.uuid4().hex[:16]}").removeprefix("rest:"))
+
+
 def _sftp(request: pytest.FixtureRequest) -> Storage:
     request.getfixturevalue("sftp_env")  # a private sshd; its known_hosts and client key in the environment
     server = request.getfixturevalue("sshd_server")
@@ -54,6 +61,7 @@ BACKENDS: list[object] = [
     pytest.param(_memory_wrapped, id="memory-wrapped"),
     pytest.param(_sftp, id="sftp"),
     pytest.param(_s3, id="s3"),
+    pytest.param(_rest, id="rest"),
 ]
 
 

@@ -89,6 +89,7 @@ COMMANDS = [
     "repair",
     "stats",
     "quickstart",
+    "serve",
 ]
 
 

@@ -25,6 +25,12 @@ def _sftp(rest: str) -> Storage:
     return SftpStorage.from_location(rest)
 
 
+def _rest(rest: str) -> Storage:
+    from sauvegarde.storage.rest import RestStorage  # urllib3 is imported only when needed
+
+    return RestStorage.from_location(rest)
+
+
 def _s3(rest: str) -> Storage:
     from sauvegarde.storage.s3 import S3Storage  # boto3 is imported only when needed
 
@@ -34,6 +40,7 @@ def _s3(rest: str) -> Storage:
 _SCHEMES: dict[str, Callable[[str], Storage]] = {
     "local": LocalStorage,
     "memory": _memory,
+    "rest": _rest,
     "s3": _s3,
     "sftp": _sftp,
 }

@@ -1,0 +1,136 @@
+"""``sauvegarde serve``: host repositories over restic's REST protocol; ``serve adduser`` manages the htpasswd file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+import click
+
+from sauvegarde.errors import UsageError
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[V6]:PORT`` for IPv6) as a host and a port."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"invalid --listen {text!r}: expected HOST:PORT")
+    host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
+    return host, int(port)
+
+
+def _json_lines(stream: TextIO) -> Any:
+    def write(record: dict[str, Any]) -> None:
+        stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+        stream.flush()
+
+    return write
+
+
+@click.group("serve", invoke_without_command=True)
+@click.option("--path", "root", type=click.Path(file_okay=False), help="Directory holding the repositories.")
+@click.option("--listen", default="127.0.0.1:8000", show_default=True, help="Address to listen on, HOST:PORT.")
+@click.option("--append-only", is_flag=True, help="Objects can be created and read, never deleted (locks excepted).")
+@click.option("--private-repos", is_flag=True, help="Confine each user to repositories under /USER/.")
+@click.option(
+    "--htpasswd", type=click.Path(dir_okay=False), help="htpasswd file of bcrypt hashes (default PATH/.htpasswd)."
+)
+@click.option("--no-auth", is_flag=True, help="Serve without authentication (anyone who can connect gets access).")
+@click.option(
+    "--max-size", type=click.IntRange(min=1), help="Quota in bytes per user (per repository without --private-repos)."
+)
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
+@click.option("--access-log", type=click.Path(dir_okay=False), help="Write the JSON access log here (default stderr).")
+@click.option("--metrics-no-auth", is_flag=True, help="Serve /metrics without authentication.")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    root: str | None,
+    listen: str,
+    append_only: bool,
+    private_repos: bool,
+    htpasswd: str | None,
+    no_auth: bool,
+    max_size: int | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    access_log: str | None,
+    metrics_no_auth: bool,
+) -> None:
+    """Serve repositories over HTTP(S) with restic's REST protocol (restic and `rest:` clients)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import os
+
+    if root is None:
+        raise UsageError("serve needs --path DIR")
+    if not os.path.isdir(root):
+        raise UsageError(f"--path {root}: no such directory")
+    if bool(tls_cert) != bool(tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if no_auth and private_repos:
+        raise UsageError("--private-repos needs authentication (drop --no-auth)")
+    if not no_auth:
+        htpasswd = htpasswd or os.path.join(root, ".htpasswd")
+        if not os.path.isfile(htpasswd):
+            raise UsageError(
+                f"no htpasswd file at {htpasswd}: add users with `sauvegarde serve adduser --htpasswd {htpasswd} USER`"
+                " (or pass --no-auth explicitly)"
+            )
+    host, port = parse_listen(listen)
+    import uvicorn
+
+    from sauvegarde.server.app import ServerOptions, create_app
+
+    log_stream: TextIO = open(access_log, "a", encoding="utf-8") if access_log else sys.stderr  # noqa: SIM115
+    options = ServerOptions(
+        root=root,
+        append_only=append_only,
+        private_repos=private_repos,
+        htpasswd=None if no_auth else htpasswd,
+        no_auth=no_auth,
+        max_size=max_size,
+        access_log=_json_lines(log_stream),
+        metrics_no_auth=metrics_no_auth,
+    )
+    app = create_app(options)
+    scheme = "https" if tls_cert else "http"
+    mode = ", append-only" if append_only else ""
+    click.echo(f"sauvegarde: serving {os.path.abspath(root)} on {scheme}://{listen}{mode}", err=True)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run()
+
+
+@command.command("adduser")
+@click.option("--htpasswd", "path", required=True, type=click.Path(dir_okay=False), help="The htpasswd file.")
+@click.option("--cost", type=click.IntRange(4, 16), default=12, show_default=True, help="bcrypt cost.")
+@click.argument("user")
+def adduser(path: str, cost: int, user: str) -> None:
+    """Add USER (or change its password) in an htpasswd file; the password is prompted or read from stdin."""
+    from sauvegarde.server.auth import add_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UsageError("empty password")
+    try:
+        replaced = add_user(path, user, password, cost)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    click.echo(f"sauvegarde: {'updated' if replaced else 'added'} user {user} in {path}", err=True)

@@ -99,10 +99,12 @@ def test_everything_forgotten_leaves_an_empty_repository(two_snapshots) -> None:
 
 def test_prune_refuses_when_referenced_data_is_missing(two_snapshots) -> None:  # type: ignore[no-untyped-def]
     repo, snap_a, *_ = two_snapshots
-    r = reopen(repo)
-    data_pack = next(pid for pid, e in r.index.entries() if e.type == 0)
-    del memory_objects(repo)[layout.pack_name(data_pack)]
     repo.delete_snapshot(snap_a.id)
+    r = reopen(repo)
+    still_used = referenced_blobs(r)
+    # a data pack holding blobs the remaining snapshot needs
+    data_pack = next(pid for pid, e in r.index.entries() if e.type == 0 and e.id in still_used)
+    del memory_objects(repo)[layout.pack_name(data_pack)]
     before = dict(memory_objects(repo))
     with pytest.raises(PruneRefused):
         run_prune(reopen(repo))

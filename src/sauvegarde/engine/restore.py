@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from sauvegarde.engine.events import Counters, FileError, FileWarning, Reporter, ignore
 from sauvegarde.engine.walk import TreeLoader, resolve
-from sauvegarde.errors import SauvegardeError
-from sauvegarde.repository import Node, Repository, Snapshot
+from sauvegarde.errors import ObjectNotFound, SauvegardeError
+from sauvegarde.repository import Node, Repository, Snapshot, layout
 from sauvegarde.repository.blobs import BlobEntry
 from sauvegarde.repository.tree import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SOCKET, SYMLINK
 from sauvegarde.source import Excluder
@@ -272,6 +272,11 @@ class Restore:
         try:
             data = memoryview(self.repo.load_pack_range(pack_id, start, end - start))
         except SauvegardeError as exc:
+            if len(run) > 1 and self._pack_exists(pack_id):
+                # the damage may not span the whole range (a truncated pack, an unreadable sector): blob by blob
+                for item in run:
+                    self._restore_run(pack_id, [item])
+                return
             for entry, uses in run:
                 self._blob_failed(uses, f"blob {entry.id.hex()}: {exc}")
             return
@@ -283,6 +288,15 @@ class Restore:
                 continue
             for f, offset in uses:
                 self._write_blob(f, offset, plain)
+
+    def _pack_exists(self, pack_id: bytes) -> bool:
+        try:
+            self.repo.storage.stat(layout.pack_name(pack_id))
+        except ObjectNotFound:
+            return False
+        except SauvegardeError:
+            pass  # cannot tell: try the blobs
+        return True
 
     def _write_blob(self, f: _File, offset: int, plain: bytes) -> None:
         if not f.failed:

@@ -1,0 +1,112 @@
+"""Timing one command: wall time, peak memory and CPU time, with the results of every repetition.
+
+Peak memory is the max RSS from ``/usr/bin/time -f %M``, or ``os.wait4`` when GNU time is missing: that is the
+largest single process of the child's tree, and every tool here runs as one process. Output goes to a log file.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GNU_TIME = "/usr/bin/time"
+
+
+def have_gnu_time() -> bool:
+    return os.access(GNU_TIME, os.X_OK)
+
+
+@dataclass
+class Run:
+    """One timed command."""
+
+    ok: bool
+    wall_s: float
+    maxrss_kib: int
+    cpu_s: float
+    repo_bytes: int | None = None
+    data_bytes: int | None = None  # bytes processed (backed up, restored or read), for the throughput
+    mib_s: float | None = None
+    server_cpu_s: float | None = None  # CPU time of the S3 server during the command (s3 step)
+    note: str = ""
+
+    def set_data_bytes(self, n: int) -> None:
+        self.data_bytes = n
+        self.mib_s = round(n / 2**20 / self.wall_s, 2) if self.wall_s > 0 else None
+
+
+@dataclass
+class Result:
+    """All repetitions of one (tool, measure)."""
+
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, attr: str) -> float | None:
+        values = [getattr(r, attr) for r in self.runs if r.ok and getattr(r, attr) is not None]
+        return float(statistics.median(values)) if values else None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.runs) and all(r.ok for r in self.runs)
+
+
+def timed(
+    log: Path,
+    cmd: Sequence[str],
+    env: Mapping[str, str],
+    timeout: float,
+    cwd: Path | None = None,
+) -> Run:
+    """Run CMD with its output in LOG and measure it; a failure is reported on stderr with the log's last lines."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        out.write((" ".join(cmd) + "\n").encode())
+        out.flush()
+        if have_gnu_time():
+            fd, tfile = tempfile.mkstemp(prefix="time-", dir=log.parent)
+            os.close(fd)
+            full = [GNU_TIME, "-f", "%M %U %S", "-o", tfile, *cmd]
+            start = time.perf_counter()
+            try:
+                proc = subprocess.run(
+                    full,
+                    cwd=cwd,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    timeout=timeout,
+                    check=False,
+                )
+                wall = time.perf_counter() - start
+                rc = proc.returncode
+            except subprocess.TimeoutExpired:
+                wall, rc = time.perf_counter() - start, -1
+            fields = Path(tfile).read_text().strip().splitlines()
+            os.unlink(tfile)
+            # GNU time prints "Command exited with non-zero status N" before the format line on failure.
+            parts = fields[-1].split() if fields else []
+            if len(parts) == 3:
+                maxrss, cpu = int(parts[0]), float(parts[1]) + float(parts[2])
+            else:
+                maxrss, cpu = 0, 0.0
+        else:
+            start = time.perf_counter()
+            popen = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            _, status, usage = os.wait4(popen.pid, 0)
+            wall = time.perf_counter() - start
+            popen.returncode = rc = os.waitstatus_to_exitcode(status)
+            maxrss, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    run = Run(ok=rc == 0, wall_s=round(wall, 3), maxrss_kib=maxrss, cpu_s=round(cpu, 2))
+    if rc != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        run.note = f"exit {rc}: " + " | ".join(tail)
+        print(f"    FAILED {log.stem}: {run.note}", file=sys.stderr)
+    return run

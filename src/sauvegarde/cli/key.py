@@ -124,3 +124,54 @@ def passwd(app: AppContext, new_password_file: str | None, kdf_memory: int) -> N
         app.emit_json({"added": kid.hex(), "removed": repo.key_id.hex()})
     else:
         app.out(f"password changed: key {kid.hex()[:8]} replaces {repo.key_id.hex()[:8]}")
+
+
+@command.command("export")
+@pass_app
+def export_key(app: AppContext) -> None:
+    """Print a recovery sheet: repository ID, location and the master key for paper (standard output only).
+
+    Whoever holds the sheet can read every backup without a password: print it, keep it in a safe away from the
+    protected site, and do not leave copies in files or logs.
+    """
+    import time
+
+    from sauvegarde.repository.recovery import encode_master_key, recovery_sheet
+
+    repo = app.open_repository(lock=None, load_index=False)
+    created = time.strftime("%Y-%m-%d %H:%M")
+    if app.json:
+        app.emit_json(
+            {
+                "repository_id": repo.config.repo_id,
+                "location": repo.storage.location,
+                "master_key": encode_master_key(repo.master),
+            }
+        )
+        return
+    click.echo(recovery_sheet(repo.master, repo.config.repo_id, repo.storage.location, created))
+
+
+@command.command("recover")
+@_with_opts
+@pass_app
+def recover_key(app: AppContext, new_password_file: str | None, kdf_memory: int) -> None:
+    """Add a password to the repository from the master key of a recovery sheet (read from standard input)."""
+    import sys
+
+    from sauvegarde.repository.recovery import add_key_from_master, decode_master_key
+
+    storage = app.storage()
+    if sys.stdin.isatty():
+        click.echo("type the master key groups from the recovery sheet, then an empty line:", err=True)
+    lines = []
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        lines.append(line)
+    master = decode_master_key("".join(lines))
+    kid = add_key_from_master(storage, master, _new_password(app, new_password_file), KdfParams(memory_kib=kdf_memory))
+    if app.json:
+        app.emit_json({"added": kid.hex()})
+    else:
+        app.out(f"added key {kid.hex()[:8]}: the new password opens the repository")

@@ -24,7 +24,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        command = importlib.import_module(f"sauvegarde.cli.{cmd_name}").command
+        command = importlib.import_module(f"sauvegarde.cli.{cmd_name.replace('-', '_')}").command
         assert isinstance(command, click.Command)
         return command
 
@@ -90,6 +90,11 @@ COMMANDS = [
     "stats",
     "quickstart",
     "serve",
+    "plan",
+    "run",
+    "daemon",
+    "install-service",
+    "status",
 ]
 
 

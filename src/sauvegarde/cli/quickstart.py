@@ -1,47 +1,60 @@
-"""``sauvegarde quickstart``: the main job on the embedded defaults.
+"""``sauvegarde quickstart [PATH]``: a plan protecting PATH, carried out once and proven by a restore.
 
-Creates the default repository under ``$XDG_DATA_HOME/sauvegarde/`` (with a generated password kept 0600 under
-``$XDG_CONFIG_HOME/sauvegarde/`` unless a password is given), backs up PATH, then proves the backup by restoring it
-into a scratch directory and verifying every byte.
+Writes ``$XDG_CONFIG_HOME/sauvegarde/plan.toml`` (unless a plan exists: then it is used as it is) with one asset and
+one local repository under ``$XDG_DATA_HOME/sauvegarde/`` whose strong generated password is kept 0600 beside the
+plan, creates the repository, runs the plan (the first backup), restores the newest snapshot into a scratch
+directory verifying every byte, and prints the status and the ``plan check`` findings. Running it again changes
+nothing that exists: the plan, password and repository are reused, and the backup runs only when due.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import secrets
 import shutil
 import tempfile
+from datetime import UTC, datetime
 
 import click
 
 from sauvegarde.cli.context import AppContext, pass_app
+from sauvegarde.cli.plan import print_findings
+from sauvegarde.cli.planfile import open_state
 from sauvegarde.cli.progress import Progress, wanted
+from sauvegarde.cli.status import print_status
 from sauvegarde.crypto import KdfParams
-from sauvegarde.engine.backup import Backup, BackupOptions
-from sauvegarde.engine.events import Event, FileError
 from sauvegarde.engine.restore import Restore, RestoreOptions
-from sauvegarde.errors import EXIT_FATAL, EXIT_PARTIAL
-from sauvegarde.repository import Repository
+from sauvegarde.errors import EXIT_FATAL
+from sauvegarde.plan.access import init_repository, opened, password_file_path, repository_exists
+from sauvegarde.plan.load import load_plan, resolve_plan_path
+from sauvegarde.plan.model import Plan
+from sauvegarde.plan.observe import asset_of, observe
+from sauvegarde.plan.rules import evaluate
+from sauvegarde.plan.run import PlanRunner
+from sauvegarde.plan.starter import asset_name_for, starter_plan, write_new_password
+from sauvegarde.plan.status import asset_status
 from sauvegarde.util import xdg
 from sauvegarde.util.units import human_bytes, human_duration
 
 
-def _ensure_repository(app: AppContext) -> tuple[Repository, str | None]:
-    """Open the repository, creating it (and, for the default one, its password file) when missing."""
-    storage = app.storage()
-    if storage.exists() and any(True for _ in storage.list("keys/")):
-        return app.open_repository(lock="shared"), None
-    created_pw_file = None
-    if app.uses_default_repository and app._password_from_sources() is None:
-        pw_file = xdg.default_password_file()
-        os.makedirs(os.path.dirname(pw_file), mode=0o700, exist_ok=True)
-        fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32) + "\n")
-        created_pw_file = pw_file
-    repo = Repository.init(storage, app.password(confirm=True), KdfParams())
-    repo.close()
-    return app.open_repository(lock="shared"), created_pw_file
+def _password_line(app: AppContext, plan_dir: str) -> tuple[str, str | None]:
+    """How the plan finds the repository's password; the password file generated, if any."""
+    explicit_file = app.password_file or os.environ.get("SAUVEGARDE_PASSWORD_FILE")
+    if explicit_file:
+        return f"password_file = {_q(os.path.abspath(explicit_file))}", None
+    command = app.password_command or os.environ.get("SAUVEGARDE_PASSWORD_COMMAND")
+    if command:
+        return f"password_command = {_q(command)}", None
+    if os.environ.get("SAUVEGARDE_PASSWORD") and not app.uses_default_repository:
+        return 'password_env = "SAUVEGARDE_PASSWORD"', None
+    pw_file = xdg.default_password_file()
+    created = write_new_password(pw_file)
+    rel = os.path.relpath(pw_file, plan_dir) if os.path.dirname(pw_file) == plan_dir else pw_file
+    return f"password_file = {_q(rel)}", pw_file if created else None
+
+
+def _q(text: str) -> str:
+    return json.dumps(text)
 
 
 @click.command("quickstart")
@@ -49,50 +62,93 @@ def _ensure_repository(app: AppContext) -> tuple[Repository, str | None]:
 @click.pass_context
 @pass_app
 def command(app: AppContext, ctx: click.Context, path: str | None) -> None:
-    """Back up PATH (default: your home directory) to the default repository and prove it restores."""
-    path = os.path.abspath(path or os.path.expanduser("~"))
-    repo, pw_file = _ensure_repository(app)
-    app.out(f"repository: {repo.storage.location}")
-    if pw_file:
-        app.out(f"password:   generated in {pw_file} (copy it somewhere safe, away from this machine)")
-
-    def report(event: Event) -> None:
-        if isinstance(event, FileError) or not app.quiet:
-            app.warn(f"{'error' if isinstance(event, FileError) else 'warning'}: {event.path}: {event.message}")
-
-    job = Backup(repo, BackupOptions(paths=[path]), report)
-    with Progress(job.counters, "backup", wanted(app.quiet, app.json)):
-        snap = job.run()
-    s = job.summary
-    app.out(
-        f"backup:     snapshot {snap.short_id} of {path}: {s.files_new + s.files_changed + s.files_unmodified} "
-        f"files, {human_bytes(s.bytes_processed)}, {human_bytes(s.bytes_added)} added, "
-        f"{human_duration(s.duration_s)}"
-    )
-    scratch = tempfile.mkdtemp(prefix="sauvegarde-quickstart-")
-    try:
-        restore = Restore(repo, snap, RestoreOptions(target=scratch, verify=True), report)
-        with Progress(restore.counters, "verify", wanted(app.quiet, app.json)):
-            r = restore.run()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    ok = not r.errors
-    app.out(
-        f"restore:    {r.verified} of {r.files} files restored and verified byte for byte, "
-        f"{human_duration(r.duration_s)}: {'OK' if ok else 'FAILED'}"
-    )
+    """Protect PATH (default: the current directory) with a plan, back it up, and prove it restores."""
+    path = os.path.abspath(path or os.getcwd())
+    plan_path = resolve_plan_path(None)
+    generated = None
+    if os.path.exists(plan_path):
+        app.out(f"plan:       {plan_path} (exists: used as it is)")
+    else:
+        plan_dir = os.path.dirname(plan_path)
+        os.makedirs(plan_dir, mode=0o700, exist_ok=True)
+        password_line, generated = _password_line(app, plan_dir)
+        text = starter_plan(asset_name_for(path), path, app.location, password_line)
+        fd = os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        app.out(f"plan:       wrote {plan_path} (edit it: docs/plan.md explains every field)")
+    plan = load_plan(plan_path)
+    asset = next((n for n, a in plan.assets.items() if path in a.expanded_paths()), None)
+    if asset is None:
+        asset = next(iter(plan.assets))
+        app.warn(f"warning: the plan does not protect {path}; using its asset {asset} (add {path} to the plan)")
+    first = plan.assets[asset].repositories[0]
+    for name in plan.assets[asset].repositories:
+        if not repository_exists(plan, name):
+            repo_id = init_repository(plan, name, KdfParams())
+            app.out(f"repository: created {name} ({repo_id[:8]}) at {plan.repositories[name].url}")
+        else:
+            app.out(f"repository: {name} at {plan.repositories[name].url} (exists)")
+    if generated:
+        app.out(f"password:   generated in {generated} (mode 0600)")
+    with open_state(plan) as db:
+        report = PlanRunner(plan, db, lambda: datetime.now(UTC), say=lambda line: app.out(f"run:        {line}")).run(
+            [asset], trigger="quickstart"
+        )
+        ok = not report.failures and _verify(app, plan, asset, first)
+        obs = observe(plan, db, datetime.now(UTC))
+    findings = evaluate(plan, obs)
+    app.out()
+    app.out("status:")
+    print_status(app, asset_status(plan, obs, findings))
+    app.out("plan check (what this plan still lacks):")
+    print_findings(app, findings, show_ok=False)
+    app.out()
+    app.out("Next steps:")
+    app.out("  1. Export the recovery key and keep it away from this machine (without it, or the password, the")
+    app.out("     backups cannot be read once this machine is lost):")
+    pw = password_file_path(plan, plan.repositories[first])
+    pw_opt = f" --password-file {pw}" if pw else ""
+    app.out(f"       sauvegarde key export --repo {plan.repositories[first].url}{pw_opt} > recovery-sheet.txt")
+    app.out("     print it, store it in a safe, delete the file, and record where in the plan (key_escrow).")
+    app.out("  2. Add a second repository on another disk or NAS and one off-site or immutable (docs/plan.md),")
+    app.out("     then `sauvegarde plan init`, `sauvegarde run` and `sauvegarde plan check`.")
+    app.out("  3. Keep it running: `sauvegarde install-service` (systemd) or `sauvegarde daemon`.")
     if app.json:
         app.emit_json(
             {
-                "repository": repo.storage.location,
-                "password_file": pw_file,
-                "snapshot_id": snap.id,
-                "backup": s.as_dict(),
-                "restore": r.as_dict(),
-                "ok": ok and not s.errors,
+                "plan": plan.source,
+                "asset": asset,
+                "password_file": generated,
+                "steps": [s.as_dict() for s in report.steps],
+                "ok": ok,
+                "findings": [f.as_dict() for f in findings],
             }
         )
     if not ok:
         ctx.exit(EXIT_FATAL)
-    if s.errors:
-        ctx.exit(EXIT_PARTIAL)
+
+
+def _verify(app: AppContext, plan: Plan, asset: str, repo_name: str) -> bool:
+    """Restore the asset's newest snapshot into a scratch directory, verifying every byte."""
+    with opened(plan, repo_name) as repo:
+        snaps = sorted((s for s in repo.snapshots() if asset_of(s) == asset), key=lambda s: s.datetime)
+        if not snaps:
+            app.warn(f"error: no snapshot of {asset} in {repo_name} to verify")
+            return False
+        snap = snaps[-1]
+        scratch = tempfile.mkdtemp(prefix="sauvegarde-quickstart-")
+        try:
+            restore = Restore(repo, snap, RestoreOptions(target=scratch, verify=True))
+            with Progress(restore.counters, "verify", wanted(app.quiet, app.json)):
+                r = restore.run()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    ok = not r.errors
+    app.out(
+        f"restore:    snapshot {snap.short_id}: {r.verified} of {r.files} files ({human_bytes(r.bytes)}) restored and "
+        f"verified byte for byte in {human_duration(r.duration_s)}: {'OK' if ok else 'FAILED'}"
+    )
+    for e in r.errors[:20]:
+        app.warn(f"error: {e}")
+    return ok

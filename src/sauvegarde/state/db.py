@@ -1,0 +1,144 @@
+"""The state database (SQLite under ``$XDG_STATE_HOME/sauvegarde/state.db``): what the plan did, and when.
+
+History and cache only: the repositories remain the truth about snapshots. Writers are short transactions in WAL
+mode, so ``run``, the daemon and ``status`` can use the database at the same time.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+from sauvegarde.state.migrations import migrate
+from sauvegarde.util import xdg
+
+
+def default_path(state_dir: str | None = None) -> str:
+    return os.path.join(state_dir or xdg.state_dir(), "state.db")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recorded step of a run."""
+
+    run_id: int
+    asset: str | None
+    repository: str
+    kind: str
+    started: float
+    duration_s: float
+    outcome: str
+    bytes: int = 0
+    snapshot_id: str | None = None
+    errors: int = 0
+    message: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class DrillRecord:
+    asset: str
+    repository: str
+    started: float
+    duration_s: float
+    bytes: int
+    files: int
+    outcome: str
+    message: str = ""
+
+
+_STEP_COLUMNS = "run_id, asset, repository, kind, started, duration_s, outcome, bytes, snapshot_id, errors, message"
+
+
+class StateDB:
+    """An open state database; thread-safe (one connection, serialised)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock:
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self.version = migrate(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- writing --------------------------------------------------------------------------------------
+
+    def start_run(self, started: float, trigger: str) -> int:
+        with self._lock:
+            cur = self._conn.execute("INSERT INTO runs (started, trigger) VALUES (?, ?)", (started, trigger))
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, finished: float, outcome: str) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE runs SET finished = ?, outcome = ? WHERE id = ?", (finished, outcome, run_id))
+
+    def record_step(self, step: Step) -> None:
+        with self._lock:
+            self._conn.execute(
+                f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                tuple(step.as_dict().values()),
+            )
+
+    def record_drill(self, d: DrillRecord) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO drills (asset, repository, started, duration_s, bytes, files, outcome, message) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (d.asset, d.repository, d.started, d.duration_s, d.bytes, d.files, d.outcome, d.message),
+            )
+
+    # ---- reading --------------------------------------------------------------------------------------
+
+    def last_step(
+        self, kind: str, repository: str | None = None, asset: str | None = None, outcomes: tuple[str, ...] = ()
+    ) -> Step | None:
+        """The most recent step of ``kind`` (for that repository and asset when given, with one of ``outcomes``)."""
+        sql = f"SELECT {_STEP_COLUMNS} FROM steps WHERE kind = ?"
+        args: list[object] = [kind]
+        if repository is not None:
+            sql += " AND repository = ?"
+            args.append(repository)
+        if asset is not None:
+            sql += " AND asset = ?"
+            args.append(asset)
+        if outcomes:
+            sql += f" AND outcome IN ({', '.join('?' for _ in outcomes)})"
+            args.extend(outcomes)
+        sql += " ORDER BY started DESC, id DESC LIMIT 1"
+        with self._lock:
+            row = self._conn.execute(sql, args).fetchone()
+        return Step(*row) if row else None
+
+    def steps(self, run_id: int | None = None) -> list[Step]:
+        sql = f"SELECT {_STEP_COLUMNS} FROM steps"
+        args: tuple[object, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            args = (run_id,)
+        with self._lock:
+            return [Step(*row) for row in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def drills(self, asset: str | None = None) -> list[DrillRecord]:
+        sql = "SELECT asset, repository, started, duration_s, bytes, files, outcome, message FROM drills"
+        args: tuple[object, ...] = ()
+        if asset is not None:
+            sql += " WHERE asset = ?"
+            args = (asset,)
+        with self._lock:
+            return [DrillRecord(*row) for row in self._conn.execute(sql + " ORDER BY started", args)]

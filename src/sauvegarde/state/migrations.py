@@ -1,0 +1,63 @@
+"""Schema migrations of the state database, applied in order; ``PRAGMA user_version`` records the last one applied.
+
+Append new migrations; never edit one that has shipped. Each runs in one transaction with the version bump.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: runs of the plan and their steps; drills (filled by the drill commands of a later version)
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started REAL NOT NULL,          -- seconds since the epoch (the run's clock, injectable in tests)
+        finished REAL,
+        trigger TEXT NOT NULL,          -- 'run', 'daemon', 'quickstart'
+        outcome TEXT                    -- 'ok', 'failed', 'interrupted'; NULL while running
+    );
+    CREATE TABLE steps (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        asset TEXT,                     -- NULL for repository maintenance (prune, check)
+        repository TEXT NOT NULL,
+        kind TEXT NOT NULL,             -- 'backup', 'copy', 'forget', 'prune', 'check'
+        started REAL NOT NULL,
+        duration_s REAL NOT NULL,
+        outcome TEXT NOT NULL,          -- 'ok', 'partial', 'failed', 'skipped'
+        bytes INTEGER NOT NULL DEFAULT 0,
+        snapshot_id TEXT,
+        errors INTEGER NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX steps_by_kind ON steps (kind, asset, repository, started);
+    CREATE TABLE drills (
+        id INTEGER PRIMARY KEY,
+        asset TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        started REAL NOT NULL,
+        duration_s REAL NOT NULL,
+        bytes INTEGER NOT NULL,
+        files INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT ''
+    );
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the version reached. Refuses a database newer than this code."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        from sauvegarde.errors import SauvegardeError
+
+        raise SauvegardeError(
+            f"the state database has schema version {version}, newer than this version of Sauvegarde knows "
+            f"({len(MIGRATIONS)}): upgrade Sauvegarde"
+        )
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        script = MIGRATIONS[number - 1]
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)

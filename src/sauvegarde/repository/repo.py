@@ -38,6 +38,7 @@ from sauvegarde.repository.snapshot import Snapshot
 from sauvegarde.storage import Storage
 from sauvegarde.storage.base import Buffer
 from sauvegarde.storage.capabilities import object_lock_storage
+from sauvegarde.storage.wrappers import is_remote
 
 INDEX_EVERY_PACKS = 8
 INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair
@@ -60,10 +61,14 @@ class Repository:
         self._pack_lock = threading.Lock()
         self._writers = {t: PackWriter(t) for t in BlobType}
         self._uploads: ThreadPoolExecutor | None = None
-        self._upload_slots = threading.BoundedSemaphore(4)
+        # Local disks take a pack in a few milliseconds: two uploaders keep up. Remote storage is latency-bound:
+        # more packs in flight. A slot is a finished pack held in memory until stored, so slots bound memory.
+        self._upload_threads = 4 if is_remote(storage) else 2
+        self._upload_slots = threading.BoundedSemaphore(self._upload_threads + 1)
         self._pending_uploads: set[Future[None]] = set()
         self._upload_error: BaseException | None = None
         self._unindexed = IndexFile()
+        self._tree_pack_cache: tuple[bytes, bytes] | None = None
         self._locks: list[Lock] = []
         self._announced: set[str] = set()  # names in a deletion log written by this session
         self.stored_bytes = 0  # bytes of new packs written by this session
@@ -347,7 +352,7 @@ class Repository:
         pack_id, data, entries = writer.finish(self.cipher)
         self._upload_slots.acquire()
         if self._uploads is None:
-            self._uploads = ThreadPoolExecutor(2, thread_name_prefix="upload")
+            self._uploads = ThreadPoolExecutor(self._upload_threads, thread_name_prefix="upload")
         fut = self._uploads.submit(self._upload, pack_id, data, entries)
         with self._state_lock:
             self._pending_uploads.add(fut)
@@ -408,7 +413,27 @@ class Repository:
         if hit is None:
             raise IntegrityError(f"blob {blob_id.hex()} is not in the index (data missing)")
         pack_id, entry = hit
+        if entry.type == BlobType.TREE:
+            pack = self._tree_pack(pack_id)
+            if pack is not None and entry.offset + entry.length <= len(pack):
+                return self.decode_blob(entry, memoryview(pack)[entry.offset : entry.offset + entry.length])
         return self.decode_blob(entry, self.load_pack_range(pack_id, entry.offset, entry.length))
+
+    def _tree_pack(self, pack_id: bytes) -> bytes | None:
+        """A whole tree pack, kept while trees are read from it: walking a snapshot reads its trees in about the
+        order they were written, so one request serves thousands of trees (a request per tree is slow on S3).
+        None if the pack cannot be read whole (the caller falls back to a ranged read and its precise error)."""
+        with self._state_lock:
+            cached = self._tree_pack_cache
+            if cached is not None and cached[0] == pack_id:
+                return cached[1]
+        try:
+            data = self.storage.load(layout.pack_name(pack_id))
+        except SauvegardeError:
+            return None
+        with self._state_lock:
+            self._tree_pack_cache = (pack_id, data)
+        return data
 
     def load_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
         """Raw bytes of a pack (for reading several blobs at once); damaged or missing packs raise IntegrityError."""

@@ -371,3 +371,14 @@ class FaultInjectingStorage(ForwardingStorage):
 
     def delete(self, name: str) -> None:
         self._run("delete", lambda: self.inner.delete(name))
+
+
+def is_remote(storage: object) -> bool:
+    """Whether ``storage`` is a remote backend (the registry wraps those in a :class:`LimitedStorage`)."""
+    for _ in range(16):
+        if isinstance(storage, LimitedStorage):
+            return True
+        storage = getattr(storage, "inner", None)
+        if storage is None:
+            return False
+    return False

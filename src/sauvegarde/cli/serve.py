@@ -44,6 +44,13 @@ def _json_lines(stream: TextIO) -> Any:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
 @click.option("--access-log", type=click.Path(dir_okay=False), help="Write the JSON access log here (default stderr).")
 @click.option("--metrics-no-auth", is_flag=True, help="Serve /metrics without authentication.")
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds a client may stall mid-upload.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -58,6 +65,7 @@ def command(
     tls_key: str | None,
     access_log: str | None,
     metrics_no_auth: bool,
+    idle_timeout: float,
 ) -> None:
     """Serve repositories over HTTP(S) with restic's REST protocol (restic and `rest:` clients)."""
     if ctx.invoked_subcommand is not None:
@@ -94,6 +102,7 @@ def command(
         max_size=max_size,
         access_log=_json_lines(log_stream),
         metrics_no_auth=metrics_no_auth,
+        idle_timeout=idle_timeout,
     )
     app = create_app(options)
     scheme = "https" if tls_cert else "http"

@@ -177,7 +177,10 @@ class RestServer:
         method = request.method
         if target.kind == "repo":
             if method == "POST" and request.query_params.get("create") == "true":
-                await anyio.to_thread.run_sync(self.served.create_repo, target.repo)
+                try:
+                    await anyio.to_thread.run_sync(self.served.create_repo, target.repo)
+                except NotFound:
+                    raise HttpError(409, "cannot create the repository: something else is in the way") from None
                 return Response(status_code=200)
             raise HttpError(404 if method in ("GET", "HEAD") else 400, "not an API path")
         if target.is_listing:

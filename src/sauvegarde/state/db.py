@@ -41,6 +41,8 @@ class Step:
 
 @dataclass(frozen=True)
 class DrillRecord:
+    """One restore drill: ``outcome`` is its verdict (``pass`` or ``fail``), ``message`` the reasons."""
+
     asset: str
     repository: str
     started: float
@@ -49,6 +51,27 @@ class DrillRecord:
     files: int
     outcome: str
     message: str = ""
+    snapshot_id: str | None = None
+    sample: float = 1.0
+    errors: int = 0
+    ttfb_s: float | None = None
+    throughput: float | None = None
+    asset_bytes: int | None = None
+    estimated_full_s: float | None = None
+    rto_s: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome in ("pass", "ok")
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+_DRILL_COLUMNS = (
+    "asset, repository, started, duration_s, bytes, files, outcome, message, snapshot_id, sample, errors, ttfb_s, "
+    "throughput, asset_bytes, estimated_full_s, rto_s"
+)
 
 
 _STEP_COLUMNS = "run_id, asset, repository, kind, started, duration_s, outcome, bytes, snapshot_id, errors, message"
@@ -98,9 +121,8 @@ class StateDB:
     def record_drill(self, d: DrillRecord) -> None:
         with self._lock:
             self._conn.execute(
-                "INSERT INTO drills (asset, repository, started, duration_s, bytes, files, outcome, message) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (d.asset, d.repository, d.started, d.duration_s, d.bytes, d.files, d.outcome, d.message),
+                f"INSERT INTO drills ({_DRILL_COLUMNS}) VALUES ({', '.join('?' * len(d.__dataclass_fields__))})",
+                tuple(d.as_dict().values()),
             )
 
     # ---- reading --------------------------------------------------------------------------------------
@@ -134,11 +156,13 @@ class StateDB:
         with self._lock:
             return [Step(*row) for row in self._conn.execute(sql + " ORDER BY id", args)]
 
-    def drills(self, asset: str | None = None) -> list[DrillRecord]:
-        sql = "SELECT asset, repository, started, duration_s, bytes, files, outcome, message FROM drills"
-        args: tuple[object, ...] = ()
-        if asset is not None:
-            sql += " WHERE asset = ?"
-            args = (asset,)
+    def drills(self, asset: str | None = None, repository: str | None = None) -> list[DrillRecord]:
+        """Recorded drills, oldest first (of ``asset`` and from ``repository`` when given)."""
+        sql = f"SELECT {_DRILL_COLUMNS} FROM drills WHERE 1"
+        args: list[object] = []
+        for column, value in (("asset", asset), ("repository", repository)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
         with self._lock:
-            return [DrillRecord(*row) for row in self._conn.execute(sql + " ORDER BY started", args)]
+            return [DrillRecord(*row) for row in self._conn.execute(sql + " ORDER BY started, id", args)]

@@ -44,6 +44,17 @@ MIGRATIONS: list[str] = [
         message TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: what a drill measured and concluded (the drill command); older rows keep the defaults
+    """
+    ALTER TABLE drills ADD COLUMN snapshot_id TEXT;
+    ALTER TABLE drills ADD COLUMN sample REAL NOT NULL DEFAULT 1.0;       -- share of the asset's bytes asked for
+    ALTER TABLE drills ADD COLUMN errors INTEGER NOT NULL DEFAULT 0;      -- files restored wrong or not at all
+    ALTER TABLE drills ADD COLUMN ttfb_s REAL;                            -- drill start to first restored byte
+    ALTER TABLE drills ADD COLUMN throughput REAL;                        -- restored bytes per second
+    ALTER TABLE drills ADD COLUMN asset_bytes INTEGER;                    -- the snapshot's size (regular files)
+    ALTER TABLE drills ADD COLUMN estimated_full_s REAL;                  -- extrapolated full restore time
+    ALTER TABLE drills ADD COLUMN rto_s REAL;                             -- the asset's RTO at the time
+    """,
 ]
 
 

@@ -46,6 +46,11 @@ def command(app: AppContext, plan_path: str | None, now: datetime | None) -> Non
             report = runner.run([asset], force=True, trigger="daemon")
             if report.failures:
                 app.warn(f"{asset}: {len(report.failures)} step(s) failed (see `sauvegarde status`)")
+            if plan.alerts is not None:
+                from sauvegarde.alerts.hook import safe_notify_after_run
+
+                for line in safe_notify_after_run(plan, db, real.now()):
+                    app.warn(line)
 
         scheduler = Scheduler(plan, run_asset, last_attempt, real, say=app.out)
         app.out(f"sauvegarde daemon: plan {plan.source}, {len(plan.assets)} asset(s)")

@@ -95,6 +95,7 @@ COMMANDS = [
     "daemon",
     "install-service",
     "status",
+    "drill",
 ]
 
 

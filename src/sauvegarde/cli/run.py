@@ -36,6 +36,11 @@ def command(
     with open_state(plan) as db:
         runner = PlanRunner(plan, db, clock(now), say=app.out)
         report = runner.run(list(assets) or None, force=once)
+        if plan.alerts is not None:
+            from sauvegarde.alerts.hook import safe_notify_after_run
+
+            for line in safe_notify_after_run(plan, db, runner.clock()):
+                app.warn(line)
     if app.json:
         app.emit_json(report.as_dict())
     failures = report.failures

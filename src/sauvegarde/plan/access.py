@@ -24,35 +24,46 @@ class PasswordUnavailable(SauvegardeError):
     """A repository's password source gave nothing."""
 
 
-def password_file_path(plan: Plan, repo: RepositoryPlan) -> str | None:
-    if not repo.password_file:
-        return None
-    path = os.path.expanduser(repo.password_file)
+def plan_relative(plan: Plan, path: str) -> str:
+    """``path`` with ``~`` expanded, relative to the plan file's directory unless absolute."""
+    path = os.path.expanduser(path)
     return path if os.path.isabs(path) else os.path.join(os.path.dirname(plan.source or "."), path)
+
+
+def password_file_path(plan: Plan, repo: RepositoryPlan) -> str | None:
+    return plan_relative(plan, repo.password_file) if repo.password_file else None
+
+
+def read_secret(plan: Plan, what: str, file: str | None, command: str | None, env: str | None) -> str:
+    """A secret's first line from a file (relative to the plan), a command's output or a variable.
+
+    Errors name ``what`` and the source, never the secret."""
+    if file:
+        path = plan_relative(plan, file)
+        try:
+            with open(path, encoding="utf-8") as f:
+                secret = f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise PasswordUnavailable(f"{what}: cannot read password file {path}: {exc.strerror}") from None
+    elif command:
+        try:
+            res = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            raise PasswordUnavailable(f"{what}: password command failed: {exc}") from None
+        if res.returncode != 0:
+            raise PasswordUnavailable(f"{what}: password command exited with status {res.returncode}")
+        secret = res.stdout.splitlines()[0] if res.stdout else ""
+    else:
+        secret = os.environ.get(env or "", "")
+    if not secret:
+        raise PasswordUnavailable(f"{what}: empty password from its password source")
+    return secret
 
 
 def repository_password(plan: Plan, name: str) -> bytes:
     repo = plan.repositories[name]
-    path = password_file_path(plan, repo)
-    if path is not None:
-        try:
-            with open(path, encoding="utf-8") as f:
-                pw = f.readline().rstrip("\r\n")
-        except OSError as exc:
-            raise PasswordUnavailable(f"repository {name}: cannot read password file {path}: {exc.strerror}") from None
-    elif repo.password_command:
-        try:
-            res = subprocess.run(shlex.split(repo.password_command), capture_output=True, text=True, timeout=60)
-        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-            raise PasswordUnavailable(f"repository {name}: password command failed: {exc}") from None
-        if res.returncode != 0:
-            raise PasswordUnavailable(f"repository {name}: password command exited with status {res.returncode}")
-        pw = res.stdout.splitlines()[0] if res.stdout else ""
-    else:
-        pw = os.environ.get(repo.password_env or "", "")
-    if not pw:
-        raise PasswordUnavailable(f"repository {name}: empty password from its password source")
-    return pw.encode()
+    what = f"repository {name}"
+    return read_secret(plan, what, repo.password_file, repo.password_command, repo.password_env).encode()
 
 
 def open_repository(plan: Plan, name: str, lock: str | None = "shared", load_index: bool = True) -> Repository:

@@ -117,6 +117,7 @@ class Settings(Strict):
     jitter: PlanDuration = timedelta(minutes=5)  # random delay added to each scheduled run by the daemon
     min_history: PlanDuration = timedelta(days=30)  # retention must reach at least this far back (ransomware dwell)
     state_dir: str | None = None  # default $XDG_STATE_HOME/sauvegarde
+    metrics_listen: str | None = None  # HOST:PORT where the daemon serves Prometheus /metrics
 
     @field_validator("timezone")
     @classmethod
@@ -249,10 +250,57 @@ def _fail_only() -> list[Literal["fail", "warn", "info"]]:
     return ["fail"]
 
 
+class Smtp(Strict):
+    """The mail server alerts go through. The password comes from one source, as a repository's does."""
+
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False  # upgrade the connection with STARTTLS (required before AUTH on most servers)
+    username: str | None = None
+    password_file: str | None = None
+    password_command: str | None = None
+    password_env: str | None = None
+    sender: str | None = None  # From: address (default sauvegarde@<this host>)
+    ca_file: str | None = None  # trust this CA bundle for STARTTLS (a private CA); default: the system's
+    timeout: PlanDuration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _password(self) -> Smtp:
+        given = [n for n in ("password_file", "password_command", "password_env") if getattr(self, n)]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of password_file, password_command, password_env (got {given})")
+        if given and not self.username:
+            raise ValueError("a password needs a username")
+        return self
+
+
+class Webhook(Strict):
+    """An HTTP endpoint receiving alerts: ``json`` (generic), ``ntfy`` (text with headers) or ``slack``."""
+
+    url: str
+    format: Literal["json", "ntfy", "slack"] = "json"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"expected an http(s) URL (got {value!r})")
+        return value
+
+
+def _webhook(value: object) -> object:
+    return {"url": value} if isinstance(value, str) else value
+
+
 class Alerts(Strict):
     email: list[str] = Field(default_factory=list)
-    webhook: list[str] = Field(default_factory=list)
+    webhook: list[Annotated[Webhook, BeforeValidator(_webhook)]] = Field(default_factory=list)
     on: list[Literal["fail", "warn", "info"]] = Field(default_factory=_fail_only)
+    smtp: Smtp = Field(default_factory=Smtp)
+    repeat_after: PlanDuration = timedelta(hours=24)  # the same alert is not sent again within this time
+    max_per_hour: int = Field(default=6, ge=1)  # messages per channel and hour; the rest wait for the next pass
+    missed_after: PlanDuration = timedelta(hours=1)  # a scheduled backup not attempted this long after it fired
+    digest: MaybeSchedule = Field(default_factory=lambda: Schedule.parse("weekly mon 08:00"))
 
     @field_validator("email")
     @classmethod
@@ -260,14 +308,6 @@ class Alerts(Strict):
         for v in value:
             if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
                 raise ValueError(f"expected an email address (got {v!r})")
-        return value
-
-    @field_validator("webhook")
-    @classmethod
-    def _urls(cls, value: list[str]) -> list[str]:
-        for v in value:
-            if not v.startswith(("https://", "http://")):
-                raise ValueError(f"expected an http(s) URL (got {v!r})")
         return value
 
 

@@ -74,6 +74,43 @@ _DRILL_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class AlertSent:
+    """One message (alert, digest or test) to one channel, sent or failed."""
+
+    key: str
+    channel: str
+    sent: float
+    severity: str
+    outcome: str
+    title: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class GuardRecord:
+    """The ransomware guard's verdict on one snapshot (``evidence`` is JSON)."""
+
+    snapshot_id: str
+    repository: str
+    asset: str | None
+    time: float
+    verdict: str
+    score: float = 0.0
+    summary: str = ""
+    evidence: str = "{}"
+    released: float | None = None
+    released_by: str | None = None
+    reason: str | None = None
+    released_as: str | None = None
+
+
+_GUARD_COLUMNS = (
+    "snapshot_id, repository, asset, time, verdict, score, summary, evidence, released, released_by, reason, "
+    "released_as"
+)
+
+
 _STEP_COLUMNS = "run_id, asset, repository, kind, started, duration_s, outcome, bytes, snapshot_id, errors, message"
 
 
@@ -166,3 +203,95 @@ class StateDB:
                 args.append(value)
         with self._lock:
             return [DrillRecord(*row) for row in self._conn.execute(sql + " ORDER BY started, id", args)]
+
+    def steps_since(self, since: float) -> list[Step]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_STEP_COLUMNS} FROM steps WHERE started >= ? ORDER BY started, id", (since,)
+            ).fetchall()
+        return [Step(*row) for row in rows]
+
+    # ---- alerts sent ----------------------------------------------------------------------------------
+
+    def record_alert(self, a: AlertSent) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO alerts_sent (key, channel, sent, severity, outcome, title, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (a.key, a.channel, a.sent, a.severity, a.outcome, a.title, a.error),
+            )
+
+    def last_alert_sent(self, key: str, channel: str | None = None) -> float | None:
+        """When ``key`` was last sent successfully (to ``channel`` when given)."""
+        sql = "SELECT MAX(sent) FROM alerts_sent WHERE key = ? AND outcome = 'sent'"
+        args: list[object] = [key]
+        if channel is not None:
+            sql += " AND channel = ?"
+            args.append(channel)
+        with self._lock:
+            row = self._conn.execute(sql, args).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def messages_sent_since(self, channel: str, since: float) -> int:
+        """Distinct messages (one per send time) that went to ``channel`` since ``since``."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COUNT(DISTINCT sent) FROM alerts_sent WHERE channel = ? AND sent >= ? AND outcome = 'sent'",
+                (channel, since),
+            ).fetchone()
+        return int(row[0])
+
+    def alerts_sent(self) -> list[AlertSent]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, channel, sent, severity, outcome, title, error FROM alerts_sent ORDER BY id"
+            ).fetchall()
+        return [AlertSent(*r) for r in rows]
+
+    # ---- other modules' tables, read defensively ---------------------------------------------------------
+
+    def table_columns(self, table: str) -> list[str]:
+        """The columns of ``table``, empty when it does not exist (a newer module's results may be absent)."""
+        with self._lock:
+            return [str(r[1]) for r in self._conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
+
+    def rows(self, table: str, columns: list[str], order_by: str) -> list[dict[str, object]]:
+        """Every row of ``table`` as dicts of ``columns`` (names checked against the schema first)."""
+        known = set(self.table_columns(table))
+        wanted = [c for c in columns if c in known]
+        if not wanted:
+            return []
+        order = f" ORDER BY {order_by}" if order_by in known else ""
+        with self._lock:
+            cur = self._conn.execute(f'SELECT {", ".join(wanted)} FROM "{table}"{order}')
+            return [dict(zip(wanted, r, strict=True)) for r in cur.fetchall()]
+
+    # ---- guard verdicts -------------------------------------------------------------------------------
+
+    def record_guard(self, g: GuardRecord) -> None:
+        with self._lock:
+            self._conn.execute(
+                f"INSERT INTO guard_verdicts ({_GUARD_COLUMNS}) VALUES ({', '.join('?' * len(g.__dataclass_fields__))})",
+                tuple(getattr(g, k) for k in g.__dataclass_fields__),
+            )
+
+    def release_guard(self, snapshot_id: str, when: float, by: str, reason: str, released_as: str) -> int:
+        """Mark a snapshot's verdict released; returns the number of rows updated."""
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE guard_verdicts SET released = ?, released_by = ?, reason = ?, released_as = ? "
+                "WHERE snapshot_id = ?",
+                (when, by, reason, released_as, snapshot_id),
+            )
+            return cur.rowcount
+
+    def guard_verdicts(self, asset: str | None = None, limit: int = 100) -> list[GuardRecord]:
+        """Recorded verdicts, newest first (of ``asset`` when given)."""
+        sql = f"SELECT {_GUARD_COLUMNS} FROM guard_verdicts"
+        args: list[object] = []
+        if asset is not None:
+            sql += " WHERE asset = ?"
+            args.append(asset)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY time DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [GuardRecord(*row) for row in rows]

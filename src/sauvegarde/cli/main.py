@@ -95,7 +95,7 @@ COMMANDS = [
     "daemon",
     "install-service",
     "status",
-    "drill",
+    "alerts",
 ]
 
 

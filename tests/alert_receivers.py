@@ -15,8 +15,8 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class SmtpServer:
     host: str
     port: int
     ca_file: Path
-    messages: list[Message] = field(default_factory=list)
+    messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
     tls_sessions: list[bool] = field(default_factory=list)
@@ -80,7 +80,9 @@ class SmtpServer:
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
         assert envelope.content is not None
         content = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
-        self.messages.append(message_from_bytes(content))
+        mail = message_from_bytes(content, policy=policy.default)
+        assert isinstance(mail, EmailMessage)
+        self.messages.append(mail)
         self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
         self.tls_sessions.append(session.ssl is not None)
         return "250 OK"

@@ -193,16 +193,19 @@ def test_collect_failed_drill_and_suspicious_guard_verdict(tmp_path: Path) -> No
     path = tmp_path / "state.db"
     with StateDB(str(path)) as db, sqlite3.connect(path) as conn:
         db.record_drill(DrillRecord("docs", "nas", NOW.timestamp() - 3600, 60.0, 10, 1, "fail", "3 files differ"))
-        conn.executescript(  # the guard's table, as a later migration may create it
-            "CREATE TABLE guard_verdicts (asset TEXT, repository TEXT, snapshot_id TEXT, time REAL, verdict TEXT,"
-            " message TEXT);"
-            f"INSERT INTO guard_verdicts VALUES ('docs', 'nas', 'abcdef0123', {NOW.timestamp()}, 'suspicious',"
-            " '4000 files renamed to .locked');"
+        conn.executescript(  # the guard's table (its migration may or may not be there yet)
+            "CREATE TABLE IF NOT EXISTS guard_verdicts (snapshot_id TEXT, repository TEXT, asset TEXT, time REAL,"
+            " verdict TEXT, summary TEXT, released REAL);"
+            "INSERT INTO guard_verdicts (snapshot_id, repository, asset, time, verdict, summary) VALUES"
+            f" ('abcdef0123', 'nas', 'docs', {NOW.timestamp()}, 'suspicious', '4000 files renamed to .locked'),"
+            f" ('0123456789', 'nas', 'other', {NOW.timestamp()}, 'attack', 'released by hand');"
+            "UPDATE guard_verdicts SET released = 1 WHERE snapshot_id = '0123456789';"
         )
         obs = good_obs()
         alerts = {a.key: a for a in collect(plan, obs, evaluate(plan, obs), db)}
     assert "3 files differ" in alerts["drill:docs:nas"].message
     assert ".locked" in alerts["guard:docs:nas:abcdef0123"].message
+    assert not any(k.startswith("guard:other") for k in alerts)  # released
 
 
 def test_weekly_digest_says_all_is_well(tmp_path: Path, http_receiver: HttpReceiver) -> None:

@@ -13,7 +13,7 @@ from sauvegarde.state.db import StateDB
 GUARD_TABLES = ("guard_verdicts", "guard_results", "guard")
 _TIME = ("time", "started", "created", "checked", "at")
 _VERDICT = ("verdict", "outcome", "result", "status")
-_SUSPICIOUS = {"suspicious", "alarm", "alert", "fail", "failed", "ransomware", "bad"}
+_SUSPICIOUS = {"suspicious", "attack", "alarm", "fail", "failed", "ransomware"}
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,13 @@ class GuardVerdict:
     asset: str
     repository: str
     snapshot_id: str
-    verdict: str  # as the guard wrote it; ``suspicious`` tells whether it raises the alarm
+    verdict: str  # as the guard wrote it (clean, suspicious, attack); ``suspicious`` tells whether it alarms
     message: str = ""
+    released: bool = False  # an operator released it (false positive, or dealt with)
 
     @property
     def suspicious(self) -> bool:
-        return self.verdict.lower() in _SUSPICIOUS
+        return self.verdict.lower() in _SUSPICIOUS and not self.released
 
 
 def _first(row: dict[str, object], names: tuple[str, ...], default: object = "") -> object:
@@ -44,7 +45,7 @@ def guard_verdicts(db: StateDB) -> list[GuardVerdict]:
         if not columns:
             continue
         time_col = next((c for c in _TIME if c in columns), "")
-        wanted = ["asset", "repository", "snapshot_id", "snapshot", "message", "reason", *_TIME, *_VERDICT]
+        wanted = ["asset", "repository", "snapshot_id", "snapshot", "summary", "message", "released", *_TIME, *_VERDICT]
         out = []
         for row in db.rows(table, wanted, time_col):
             out.append(
@@ -54,7 +55,8 @@ def guard_verdicts(db: StateDB) -> list[GuardVerdict]:
                     repository=str(_first(row, ("repository",))),
                     snapshot_id=str(_first(row, ("snapshot_id", "snapshot"))),
                     verdict=str(_first(row, _VERDICT, "unknown")),
-                    message=str(_first(row, ("message", "reason"))),
+                    message=str(_first(row, ("summary", "message"))),
+                    released=row.get("released") is not None,
                 )
             )
         return out

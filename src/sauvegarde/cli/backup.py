@@ -11,7 +11,7 @@ from sauvegarde.cli.context import AppContext, pass_app
 from sauvegarde.cli.progress import Progress, start_scanner, wanted
 from sauvegarde.engine.backup import Backup, BackupOptions, BackupSummary
 from sauvegarde.engine.events import Event, FileError
-from sauvegarde.errors import EXIT_PARTIAL, UsageError
+from sauvegarde.errors import EXIT_PARTIAL, EXIT_SUSPICIOUS, UsageError
 from sauvegarde.source import Excluder
 from sauvegarde.util.units import human_bytes, human_duration
 
@@ -34,6 +34,15 @@ from sauvegarde.util.units import human_bytes, human_duration
     hidden=True,
     help="Record this local time as the snapshot time instead of now (for imports and tests).",
 )
+@click.option(
+    "--guard",
+    "guard_mode",
+    type=click.Choice(["off", "warn", "enforce"]),
+    default="enforce",
+    show_default=True,
+    help="Ransomware guard: enforce exits 4 when the backup looks suspicious; warn only reports; off skips it.",
+)
+@click.option("--canary", multiple=True, metavar="PATH", help="A canary file that must never change (repeatable).")
 @click.pass_context
 @pass_app
 def command(
@@ -50,6 +59,8 @@ def command(
     use_stdin: bool,
     stdin_filename: str,
     snapshot_time: datetime | None,
+    guard_mode: str,
+    canary: tuple[str, ...],
 ) -> None:
     """Back up PATHS (or standard input with --stdin) into a new snapshot."""
     if use_stdin and paths:
@@ -67,6 +78,10 @@ def command(
         stdin_filename=stdin_filename,
         time=snapshot_time,
     )
+    if guard_mode != "off" and not use_stdin:
+        from sauvegarde.guard.guard import Guard
+
+        opts.observer = Guard(guard_mode, canary)
     if host:
         opts.hostname = host
     repo = app.open_repository(lock="shared")
@@ -81,15 +96,24 @@ def command(
     if show and not use_stdin:
         start_scanner(paths, opts.excluder, job.counters)
     with Progress(job.counters, "backup", show):
-        job.run()
-    _print_summary(app, job.summary)
+        snap = job.run()
+    guard = snap.extra.get("guard")
+    _print_summary(app, job.summary, guard)
+    if isinstance(guard, dict):
+        from sauvegarde.cli.guard import record_verdict
+
+        record_verdict(app, snap)
+        if guard.get("verdict") != "clean":
+            app.warn(f"{guard.get('summary')} (snapshot {snap.short_id} kept as evidence; see `guard show`)")
+            if guard_mode == "enforce":
+                ctx.exit(EXIT_SUSPICIOUS)
     if job.summary.errors:
         ctx.exit(EXIT_PARTIAL)
 
 
-def _print_summary(app: AppContext, s: BackupSummary) -> None:
+def _print_summary(app: AppContext, s: BackupSummary, guard: object = None) -> None:
     if app.json:
-        app.emit_json({"message_type": "summary", **s.as_dict()})
+        app.emit_json({"message_type": "summary", **s.as_dict()} | ({"guard": guard} if guard else {}))
         return
     if s.parent:
         app.out(f"using parent snapshot {s.parent[:8]}")
@@ -102,4 +126,6 @@ def _print_summary(app: AppContext, s: BackupSummary) -> None:
     )
     if s.errors:
         app.warn(f"{len(s.errors)} file(s) could not be read; the snapshot is saved without them")
+    if isinstance(guard, dict) and guard.get("verdict") == "clean":
+        app.out(f"guard: clean ({guard.get('stats', {}).get('files_checked', 0)} changed file(s) checked)")
     app.out(f"snapshot {s.snapshot_id[:8]} saved")

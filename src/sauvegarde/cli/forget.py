@@ -23,6 +23,7 @@ from sauvegarde.engine.retention import (
     parse_group_by,
 )
 from sauvegarde.errors import UsageError
+from sauvegarde.guard.protect import protect_decisions, protected_ids
 from sauvegarde.repository import Repository, Snapshot
 from sauvegarde.util.timezone import local_timezone
 
@@ -99,6 +100,11 @@ def _within_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @filter_options
 @click.option("-n", "--dry-run", is_flag=True, help="Only show what would be removed.")
 @click.option("--prune", is_flag=True, help="Run prune afterwards, to free the space of the removed snapshots.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also remove snapshots the ransomware guard protects (suspects and the last clean ones before them).",
+)
 @pass_app
 def command(
     app: AppContext,
@@ -122,12 +128,17 @@ def command(
     tags: tuple[str, ...],
     dry_run: bool,
     prune: bool,
+    force: bool,
 ) -> None:
     """Remove the snapshots SNAPSHOT_ID..., or those a --keep-* policy does not keep.
 
     With a policy, snapshots are grouped (--group-by) and the policy applies to each group: for each rule, the
     newest snapshot of each hour, day, ISO week, month or year (local time) counts, up to N periods. An empty policy
     is refused. Only snapshot objects are removed; --prune then frees the data no snapshot uses any more.
+
+    While a group holds a snapshot the ransomware guard flagged (and nobody released with `guard release`), the
+    policy removes nothing of that group; by ID, flagged snapshots and the last clean ones before them are refused.
+    --force overrides both.
     """
     policy = RetentionPolicy(
         keep_last=keep_last,
@@ -158,6 +169,8 @@ def command(
         for sel in snapshot_ids:
             s = find_snapshot(repo, sel, flt, snaps)
             chosen[s.id] = s
+        if not force:
+            _refuse_protected(list(chosen.values()), snaps, fields)
         reports = [_GroupReport(None, [], list(chosen.values()))]
     else:
         app.out(f"Applying policy: {describe_policy(policy)}")
@@ -165,6 +178,8 @@ def command(
         reports = []
         for group in group_snapshots(filter_snapshots(snaps, flt), fields):
             decisions = apply_policy(group.snapshots, policy, tz)
+            if not force:
+                decisions = protect_decisions(decisions)
             keep = [d for d in decisions if d.keep]
             reports.append(_GroupReport(group.key, keep, [d.snapshot for d in decisions if not d.keep]))
 
@@ -179,6 +194,17 @@ def command(
         app.out(f"removed {removed} snapshot(s)")
     if prune:
         _prune(app, repo, dry_run)
+
+
+def _refuse_protected(chosen: list[Snapshot], snaps: list[Snapshot], fields: frozenset[str]) -> None:
+    protected = protected_ids(snaps, fields)
+    refused = [f"{s.short_id} ({protected[s.id]})" for s in chosen if s.id in protected]
+    if refused:
+        raise UsageError(
+            "refusing to remove snapshots the ransomware guard protects: "
+            + "; ".join(refused)
+            + " (review with `guard show`, then `guard release`, or use --force)"
+        )
 
 
 def _prune(app: AppContext, repo: Repository, dry_run: bool) -> None:

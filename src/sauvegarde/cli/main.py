@@ -74,6 +74,7 @@ COMMANDS = [
     "init",
     "backup",
     "snapshots",
+    "guard",
     "ls",
     "restore",
     "dump",

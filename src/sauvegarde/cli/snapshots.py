@@ -48,7 +48,7 @@ def command(
     if app.json:
         app.emit_json([snapshot_json(s) for s in snaps])
         return
-    rows = [("ID", "Time", "Host", "Tags", "Size", "Paths")]
+    rows = [("ID", "Time", "Host", "Tags", "Size", "Guard", "Paths")]
     for s in snaps:
         size = human_bytes(int(s.summary.get("bytes_processed", 0)))
         rows.append(
@@ -58,15 +58,27 @@ def command(
                 s.hostname,
                 ",".join(s.tags),
                 size,
+                _guard_flag(s),
                 "\n".join(s.paths),
             )
         )
     widths = [max(len(line) for r in rows for line in r[i].split("\n")) for i in range(len(rows[0]))]
     for i, r in enumerate(rows):
-        first, *more = r[5].split("\n") if r[5] else [""]
-        app.out("  ".join(c.ljust(w) for c, w in zip((*r[:5], first), widths, strict=True)).rstrip())
+        first, *more = r[6].split("\n") if r[6] else [""]
+        app.out("  ".join(c.ljust(w) for c, w in zip((*r[:6], first), widths, strict=True)).rstrip())
         for extra in more:
-            app.out(" " * (sum(widths[:5]) + 10) + extra)
+            app.out(" " * (sum(widths[:6]) + 12) + extra)
         if i == 0:
-            app.out("-" * (sum(widths) + 10))
+            app.out("-" * (sum(widths) + 12))
     app.out(f"{len(snaps)} snapshot(s)")
+
+
+def _guard_flag(s: Snapshot) -> str:
+    """The guard's verdict as a column: ``ok``, ``SUSPICIOUS``, ``ATTACK``, ``released``, or ``-`` if unchecked."""
+    g = s.extra.get("guard")
+    if not isinstance(g, dict):
+        return "-"
+    if g.get("released"):
+        return "released"
+    v = str(g.get("verdict", "?"))
+    return "ok" if v == "clean" else v.upper()

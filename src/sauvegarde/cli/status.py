@@ -10,6 +10,7 @@ import click
 from sauvegarde.cli.context import AppContext, pass_app
 from sauvegarde.cli.planfile import clock, load, open_state, plan_options
 from sauvegarde.plan.model import format_duration
+from sauvegarde.state.db import StateDB
 
 COLOURS = {"green": "green", "amber": "yellow", "red": "red"}
 
@@ -27,11 +28,27 @@ def command(app: AppContext, plan_path: str | None, now: datetime | None) -> Non
     plan = load(plan_path)
     with open_state(plan) as db:
         obs = observe(plan, db, clock(now)())
+        guard = {name: guard_line(db, name) for name in plan.assets}
     status = asset_status(plan, obs, evaluate(plan, obs))
+    for a in status:
+        a["guard"] = guard.get(str(a["asset"]))
     if app.json:
         app.emit_json({"plan": plan.source, "now": obs.now.isoformat(), "assets": status})
         return
     print_status(app, status)
+
+
+def guard_line(db: StateDB, asset: str) -> str | None:
+    """The ransomware guard's state for an asset: an unreleased suspect first, else the latest verdict."""
+    records = db.guard_verdicts(asset=asset)
+    if not records:
+        return None
+    suspects = [r for r in records if r.verdict != "clean" and r.released is None]
+    if suspects:
+        r = suspects[-1]
+        return f"UNDER SUSPICION since snapshot {r.snapshot_id[:8]}: {r.summary} (guard show, then guard release)"
+    r = records[0]
+    return f"{r.verdict} (snapshot {r.snapshot_id[:8]})" + (", released" if r.released else "")
 
 
 def print_status(app: AppContext, status: list[dict[str, object]]) -> None:
@@ -49,6 +66,8 @@ def print_status(app: AppContext, status: list[dict[str, object]]) -> None:
                 what = f"last good {str(r['last_good'])[:16].replace('T', ' ')}, {age} ago"
             app.out(f"  {mark:5} {r['repository']}: {what}")
         app.out(f"  last drill: {a['last_drill'] or 'none yet'}")
+        if a.get("guard"):
+            app.out(f"  guard: {a['guard']}")
         findings = a["findings"]
         assert isinstance(findings, list)
         if findings:

@@ -26,6 +26,7 @@ from sauvegarde import __version__
 from sauvegarde.chunking import Chunker
 from sauvegarde.engine.events import Counters, FileError, FileWarning, Reporter, ignore
 from sauvegarde.engine.find import SnapshotFilter, filter_snapshots
+from sauvegarde.engine.observe import BackupObserver, BlockSampler
 from sauvegarde.engine.parent import (
     ParentTrees,
     Wire,
@@ -61,6 +62,7 @@ class BackupOptions:
     stdin_filename: str = "stdin"
     time: datetime | None = None  # the snapshot's time (naive means local); None: when the backup ends
     workers: int = max(2, min(8, (os.cpu_count() or 2) + 1))
+    observer: BackupObserver | None = None  # sees sampled blocks of the files read (the ransomware guard)
 
 
 @dataclass
@@ -98,7 +100,7 @@ class _Batch:
     __slots__ = ("future", "items", "size", "submitted")
 
     def __init__(self) -> None:
-        self.items: list[tuple[bytes, Node, bool]] = []
+        self.items: list[tuple[bytes, Node, Wire | None]] = []
         self.size = 0
         self.future: Future[list[Node | None]] | None = None
         self.submitted = threading.Event()
@@ -139,6 +141,8 @@ class Backup:
             paths = ["/" + os.fsdecode(b"/".join(_stdin_parts(self.opts.stdin_filename)))]
         parent = self._find_parent(paths)
         self.summary.parent = parent.id if parent else None
+        if self.opts.observer is not None:
+            self.opts.observer.start(parent, self._previous(paths))
         self.repo.index_orphan_packs()
         pool = ThreadPoolExecutor(self.opts.workers, thread_name_prefix="file")
         finisher = threading.Thread(target=self._finish_loop, name="tree-finisher", daemon=True)
@@ -164,6 +168,10 @@ class Backup:
         self.repo.flush()
         self.summary.bytes_added = self.repo.stored_bytes
         self.summary.duration_s = round(time.monotonic() - start, 3)
+        summary = {
+            k: v for k, v in self.summary.as_dict().items() if k not in ("snapshot_id", "parent", "errors", "warnings")
+        }
+        observed = self.opts.observer.finish(summary) if self.opts.observer is not None else None
         snap = Snapshot(
             time=_snapshot_time(self.opts.time, started_at),
             tree=root_id.hex(),
@@ -175,12 +183,8 @@ class Backup:
             tags=list(self.opts.tags),
             parent=self.summary.parent,
             program_version=f"sauvegarde {__version__}",
-            summary={
-                k: v
-                for k, v in self.summary.as_dict().items()
-                if k not in ("snapshot_id", "parent", "errors", "warnings")
-            }
-            | {"errors": len(self.summary.errors)},
+            summary=summary | {"errors": len(self.summary.errors)},
+            extra={"guard": observed} if observed is not None else {},
         )
         self.summary.snapshot_id = self.repo.save_snapshot(snap)
         return snap
@@ -190,8 +194,12 @@ class Backup:
             return None
         if self.opts.parent:
             return self.repo.load_snapshot(self.opts.parent)
-        snaps = filter_snapshots(self.repo.snapshots(), SnapshotFilter(hosts=[self.opts.hostname], paths=paths))
+        snaps = self._previous(paths)
         return snaps[-1] if snaps else None
+
+    def _previous(self, paths: list[str]) -> list[Snapshot]:
+        """Earlier snapshots of this host and these paths, oldest first."""
+        return filter_snapshots(self.repo.snapshots(), SnapshotFilter(hosts=[self.opts.hostname], paths=paths))
 
     # ---- walking --------------------------------------------------------------------------------------
 
@@ -270,11 +278,11 @@ class Backup:
             return node
         if node.size >= self.repo.config.chunker.min_size:
             self._slots.acquire()
-            fut = pool.submit(self._save_file, path, node, pnode is not None)
+            fut = pool.submit(self._save_file, path, node, pnode)
             fut.add_done_callback(lambda _f: self._slots.release())
             return fut
         batch = self._batch
-        batch.items.append((path, node, pnode is not None))
+        batch.items.append((path, node, pnode))
         batch.size += node.size
         if len(batch.items) >= _BATCH_FILES or batch.size >= _BATCH_BYTES:
             self._submit_batch(pool)
@@ -289,8 +297,8 @@ class Backup:
         batch.future.add_done_callback(lambda _f: self._slots.release())
         batch.submitted.set()
 
-    def _save_batch(self, items: list[tuple[bytes, Node, bool]]) -> list[Node | None]:
-        return [self._save_file(path, node, had_parent) for path, node, had_parent in items]
+    def _save_batch(self, items: list[tuple[bytes, Node, Wire | None]]) -> list[Node | None]:
+        return [self._save_file(path, node, pnode) for path, node, pnode in items]
 
     def _save_dir(self, path: bytes, node: Node, pnode: Wire | None, pool: ThreadPoolExecutor) -> _Dir:
         d = _Dir(node)
@@ -319,6 +327,8 @@ class Backup:
                 self._warn(child, "vanished before it could be read")
             except OSError as exc:
                 self._error(child, exc)
+        if self.opts.observer is not None:
+            self.opts.observer.directory(base or b"/", parents, [name for _c, name, _s in listed])
         # Files whose stat matches the parent's entry are carried over if all their blobs are still indexed;
         # the index is searched once for the whole directory.
         candidates: dict[bytes, Wire] = {}
@@ -358,7 +368,7 @@ class Backup:
             ch = self._local.chunker = Chunker(self.repo.config.chunker)
         return ch
 
-    def _save_file(self, path: bytes, node: Node, had_parent: bool) -> Node | None:
+    def _save_file(self, path: bytes, node: Node, pnode: Wire | None) -> Node | None:
         if self._abort.is_set():
             return None
         try:
@@ -369,6 +379,7 @@ class Backup:
         except OSError as exc:
             self._error(path, exc)
             return None
+        sampler = BlockSampler() if self.opts.observer is not None else None
         try:
             with os.fdopen(fd, "rb", buffering=0) as f:
                 before = os.fstat(fd)
@@ -376,9 +387,9 @@ class Backup:
                     self._warn(path, "replaced by another kind of file while being read; skipped")
                     return None
                 if before.st_size < self.repo.config.chunker.min_size:
-                    size, content = self._read_small(fd, before.st_size)
+                    size, content = self._read_small(fd, before.st_size, sampler)
                 else:
-                    size, content = self._read_content(f, before.st_size)
+                    size, content = self._read_content(f, before.st_size, sampler)
                 after = os.fstat(fd)
         except OSError as exc:
             self._error(path, exc)
@@ -388,11 +399,13 @@ class Backup:
         node.content = content
         node.size = size
         node.mtime_ns, node.ctime_ns, node.inode = before.st_mtime_ns, before.st_ctime_ns, before.st_ino
-        self._count("files_changed" if had_parent else "files_new", 0)
+        if sampler is not None and self.opts.observer is not None:
+            self.opts.observer.file(path, node, sampler, pnode)
+        self._count("files_changed" if pnode is not None else "files_new", 0)
         self.counters.add(files=1)
         return node
 
-    def _read_small(self, fd: int, size: int) -> tuple[int, list[bytes]]:
+    def _read_small(self, fd: int, size: int, sampler: BlockSampler | None) -> tuple[int, list[bytes]]:
         """Read a file expected to be one chunk (it may have grown since ``fstat``: read to the end)."""
         data = os.read(fd, size + 1)
         if len(data) > size:
@@ -403,9 +416,13 @@ class Backup:
         self._count(None, len(data))
         if not data:
             return 0, []
+        if sampler is not None:
+            sampler.feed(data)
         return len(data), [self.repo.save_blob(BlobType.DATA, data)[0]]
 
-    def _read_content(self, f: BinaryIO, size_hint: int) -> tuple[int, list[bytes]]:
+    def _read_content(
+        self, f: BinaryIO, size_hint: int, sampler: BlockSampler | None = None
+    ) -> tuple[int, list[bytes]]:
         ids: list[bytes] = []
         total = 0
         if size_hint < self.repo.config.chunker.min_size:
@@ -417,11 +434,15 @@ class Backup:
                 data += more
             if data:
                 ids.append(self.repo.save_blob(BlobType.DATA, data)[0])
+                if sampler is not None:
+                    sampler.feed(data)
             total = len(data)
             self._count(None, total)
             return total, ids
         for chunk in self._chunker().chunks(f):
             ids.append(self.repo.save_blob(BlobType.DATA, chunk)[0])
+            if sampler is not None:
+                sampler.feed(chunk)
             total += len(chunk)
             self._count(None, len(chunk))
         return total, ids

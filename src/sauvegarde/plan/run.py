@@ -26,6 +26,9 @@ from sauvegarde.engine.copy import Copier, oldest_first
 from sauvegarde.engine.prune import run_prune
 from sauvegarde.engine.retention import apply_policy
 from sauvegarde.errors import SauvegardeError
+from sauvegarde.guard.guard import ENFORCE, Guard, is_suspect
+from sauvegarde.guard.protect import protect_decisions
+from sauvegarde.guard.release import record as record_verdict
 from sauvegarde.plan.access import opened
 from sauvegarde.plan.model import Asset, Plan
 from sauvegarde.plan.observe import asset_of, asset_tag
@@ -211,6 +214,8 @@ class PlanRunner:
             tags=[asset_tag(name)],
             time=self.clock(),
         )
+        if asset.command is None:
+            opts.observer = Guard(ENFORCE, [c.path for c in self.plan.canaries if c.asset == name])
         with opened(self.plan, repo_name) as repo:
             snap = Backup(repo, opts).run() if asset.command is None else _backup_command(repo, name, asset, opts)
         summary = snap.summary
@@ -219,6 +224,9 @@ class PlanRunner:
         message = f"snapshot {snap.id[:8]}, {human_bytes(added)} added"
         if errors:
             message += f", {errors} file(s) unreadable"
+        record_verdict(self.db, snap, repo_name, name)
+        if is_suspect(snap):  # the snapshot stays, as evidence; the step fails so that alerts go out
+            return _Outcome("failed", added, snap.id, errors, f"{message}; {snap.extra['guard']['summary']}")
         return _Outcome("partial" if errors else "ok", added, snap.id, errors, message)
 
     def _copy(self, name: str, first: str, other: str) -> _Outcome:
@@ -233,7 +241,7 @@ class PlanRunner:
     def _forget(self, name: str, asset: Asset, repo_name: str) -> _Outcome:
         with opened(self.plan, repo_name, lock="exclusive", load_index=False) as repo:
             snaps = [s for s in repo.snapshots() if asset_of(s) == name]
-            decisions = apply_policy(snaps, asset.retention.policy(), self.tz)
+            decisions = protect_decisions(apply_policy(snaps, asset.retention.policy(), self.tz))
             removed = [d.snapshot for d in decisions if not d.keep]
             for s in removed:
                 repo.delete_snapshot(s.id)

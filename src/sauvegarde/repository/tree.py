@@ -34,6 +34,7 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "rdev": ("r", 0),
     "target": ("lt", b""),
     "sparse": ("sp", False),
+    "kind": ("k", ""),
 }
 
 # key on storage -> (field name, exact type)
@@ -61,6 +62,7 @@ class Node:
     rdev: int = 0
     target: bytes = b""
     sparse: bool = False
+    kind: str = ""  # the content's kind as the ransomware guard saw it ("text", "zip", "rnd", ...); optional
     content: list[bytes] = field(default_factory=list)
     subtree: bytes | None = None
     xattrs: dict[bytes, bytes] = field(default_factory=dict)
@@ -98,6 +100,8 @@ class Node:
             d["lt"] = self.target
         if self.sparse:
             d["sp"] = True
+        if self.kind:
+            d["k"] = self.kind
         if self.content:
             d["c"] = b"".join(self.content)
         if self.subtree is not None:

@@ -87,6 +87,30 @@ class AlertSent:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class GuardRecord:
+    """The ransomware guard's verdict on one snapshot (``evidence`` is JSON)."""
+
+    snapshot_id: str
+    repository: str
+    asset: str | None
+    time: float
+    verdict: str
+    score: float = 0.0
+    summary: str = ""
+    evidence: str = "{}"
+    released: float | None = None
+    released_by: str | None = None
+    reason: str | None = None
+    released_as: str | None = None
+
+
+_GUARD_COLUMNS = (
+    "snapshot_id, repository, asset, time, verdict, score, summary, evidence, released, released_by, reason, "
+    "released_as"
+)
+
+
 _STEP_COLUMNS = "run_id, asset, repository, kind, started, duration_s, outcome, bytes, snapshot_id, errors, message"
 
 
@@ -241,3 +265,33 @@ class StateDB:
         with self._lock:
             cur = self._conn.execute(f'SELECT {", ".join(wanted)} FROM "{table}"{order}')
             return [dict(zip(wanted, r, strict=True)) for r in cur.fetchall()]
+
+    # ---- guard verdicts -------------------------------------------------------------------------------
+
+    def record_guard(self, g: GuardRecord) -> None:
+        with self._lock:
+            self._conn.execute(
+                f"INSERT INTO guard_verdicts ({_GUARD_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+                tuple(getattr(g, k) for k in g.__dataclass_fields__),
+            )
+
+    def release_guard(self, snapshot_id: str, when: float, by: str, reason: str, released_as: str) -> int:
+        """Mark a snapshot's verdict released; returns the number of rows updated."""
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE guard_verdicts SET released = ?, released_by = ?, reason = ?, released_as = ? "
+                "WHERE snapshot_id = ?",
+                (when, by, reason, released_as, snapshot_id),
+            )
+            return cur.rowcount
+
+    def guard_verdicts(self, asset: str | None = None, limit: int = 100) -> list[GuardRecord]:
+        """Recorded verdicts, newest first (of ``asset`` when given)."""
+        sql = f"SELECT {_GUARD_COLUMNS} FROM guard_verdicts"
+        args: list[object] = []
+        if asset is not None:
+            sql += " WHERE asset = ?"
+            args.append(asset)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY time DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [GuardRecord(*row) for row in rows]

@@ -69,6 +69,25 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX alerts_sent_by_key ON alerts_sent (key, channel, sent);
     """,
+    # guard: the ransomware guard's verdict per snapshot, and its release by an operator (guard release)
+    """
+    CREATE TABLE IF NOT EXISTS guard_verdicts (
+        id INTEGER PRIMARY KEY,
+        snapshot_id TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        asset TEXT,                     -- NULL for backups not run from the plan
+        time REAL NOT NULL,             -- seconds since the epoch
+        verdict TEXT NOT NULL,          -- 'clean', 'suspicious', 'attack'
+        score REAL NOT NULL DEFAULT 0,
+        summary TEXT NOT NULL DEFAULT '',
+        evidence TEXT NOT NULL DEFAULT '{}',  -- JSON, as stored in the snapshot's guard field
+        released REAL,                  -- when an operator released it (a false positive, or dealt with)
+        released_by TEXT,
+        reason TEXT,
+        released_as TEXT                -- the ID of the rewritten snapshot carrying the release
+    );
+    CREATE INDEX IF NOT EXISTS guard_verdicts_by_snapshot ON guard_verdicts (snapshot_id);
+    """,
 ]
 
 

@@ -11,6 +11,7 @@ from sauvegarde.cli.context import AppContext, pass_app
 from sauvegarde.cli.planfile import clock, load, open_state, plan_options
 from sauvegarde.plan.model import format_duration
 from sauvegarde.state.db import StateDB
+from sauvegarde.util.units import human_bytes
 
 COLOURS = {"green": "green", "amber": "yellow", "red": "red"}
 
@@ -51,6 +52,22 @@ def guard_line(db: StateDB, asset: str) -> str | None:
     return f"{r.verdict} (snapshot {r.snapshot_id[:8]})" + (", released" if r.released else "")
 
 
+def drill_line(d: object) -> str:
+    if not isinstance(d, dict):
+        return "none yet"
+    share = "full" if float(d["sample"]) >= 1 else f"{float(d['sample']):.0%} sample"
+    line = f"{str(d['time'])[:16].replace('T', ' ')} from {d['repository']} ({share}): {str(d['verdict']).upper()}"
+    if d["errors"]:
+        line += f", {d['errors']} error(s)"
+    if d["throughput"]:
+        line += f", {human_bytes(int(d['throughput']))}/s"
+    if d["ttfb_s"] is not None:
+        line += f", first byte {float(d['ttfb_s']):.2f}s"
+    if d["estimated_full_s"] is not None:
+        line += f", full restore ~{format_duration(timedelta(seconds=round(float(d['estimated_full_s']))))}"
+    return line
+
+
 def print_status(app: AppContext, status: list[dict[str, object]]) -> None:
     color = not app.json and sys.stdout.isatty()
     for a in status:
@@ -65,7 +82,7 @@ def print_status(app: AppContext, status: list[dict[str, object]]) -> None:
                 age = format_duration(timedelta(seconds=int(r["age_s"]) // 60 * 60))
                 what = f"last good {str(r['last_good'])[:16].replace('T', ' ')}, {age} ago"
             app.out(f"  {mark:5} {r['repository']}: {what}")
-        app.out(f"  last drill: {a['last_drill'] or 'none yet'}")
+        app.out(f"  last drill: {drill_line(a['drill'])}")
         if a.get("guard"):
             app.out(f"  guard: {a['guard']}")
         findings = a["findings"]

@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sauvegarde.engine.events import Counters, FileError, FileWarning, Reporter, ignore
+from sauvegarde.engine.verify import metadata_differences
 from sauvegarde.engine.walk import TreeLoader, resolve
 from sauvegarde.errors import ObjectNotFound, SauvegardeError
 from sauvegarde.repository import Node, Repository, Snapshot, layout
@@ -44,7 +45,9 @@ class RestoreOptions:
     include: Excluder = field(default_factory=Excluder)
     exclude: Excluder = field(default_factory=Excluder)
     path: str | None = None
-    verify: bool = False
+    only: frozenset[bytes] | None = None  # restore exactly these snapshot paths (b"/home/a/x"), and their parents
+    verify: bool = False  # read back every restored file and check its blobs against the snapshot
+    verify_metadata: bool = False  # with verify: also compare each restored entry's metadata (engine.verify)
     workers: int = max(2, min(8, (os.cpu_count() or 2) * 2))
 
 
@@ -56,6 +59,8 @@ class RestoreSummary:
     bytes: int = 0
     verified: int = 0
     duration_s: float = 0.0
+    first_byte_s: float | None = None  # from the start of the run to the first content byte written
+    verify_s: float = 0.0  # of duration_s, the time spent verifying
     errors: list[dict[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
 
@@ -102,11 +107,14 @@ class Restore:
         self._links: dict[tuple[int, int], bytes] = {}
         self._deferred_links: list[tuple[bytes, bytes]] = []
         self._files: list[_File] = []
+        self._others: list[tuple[bytes, Node]] = []  # symlinks and special files made (for verify_metadata)
+        self._only_dirs = _ancestors(options.only) if options.only is not None else None
+        self._start = 0.0
         # pack ID -> blob ID -> (entry, uses)
         self._plan: dict[bytes, dict[bytes, tuple[BlobEntry, list[_Use]]]] = {}
 
     def run(self) -> RestoreSummary:
-        start = time.monotonic()
+        start = self._start = time.monotonic()
         root = bytes.fromhex(self.snap.tree)
         os.makedirs(self._target, exist_ok=True)
         if self.opts.path and self.opts.path.strip("/"):
@@ -124,7 +132,9 @@ class Restore:
         for path, dnode in reversed(self._dirs_made):
             self._apply_metadata(path, dnode)
         if self.opts.verify:
+            verify_start = time.monotonic()
             self._verify()
+            self.summary.verify_s = round(time.monotonic() - verify_start, 3)
         self.summary.duration_s = round(time.monotonic() - start, 3)
         return self.summary
 
@@ -143,6 +153,10 @@ class Restore:
         if self.opts.exclude and self.opts.exclude.excluded(path):
             return
         selected = not self.opts.include or self.opts.include.excluded(path)
+        if self.opts.only is not None:
+            selected = selected and path in self.opts.only
+            if node.type == DIR and not selected and path not in (self._only_dirs or ()):
+                return  # nothing asked for below it: not even its tree is read
         if node.type == DIR:
             stack.append(_OpenDir(path, node))
             if selected:
@@ -180,6 +194,8 @@ class Restore:
             self._error(path, exc.strerror or str(exc))
             return
         self._apply_metadata(out, node)
+        if self.opts.verify_metadata:
+            self._others.append((out, node))
         self.summary.other += 1
         self.counters.add(files=1)
 
@@ -299,6 +315,10 @@ class Restore:
         return True
 
     def _write_blob(self, f: _File, offset: int, plain: bytes) -> None:
+        if self.summary.first_byte_s is None:
+            with self._lock:
+                if self.summary.first_byte_s is None:
+                    self.summary.first_byte_s = round(time.monotonic() - self._start, 4)
         if not f.failed:
             try:
                 fd = os.open(f.out, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -387,6 +407,12 @@ class Restore:
         with ThreadPoolExecutor(self.opts.workers, thread_name_prefix="verify") as pool:
             results = list(pool.map(self._verify_file, todo))
         self.summary.verified += sum(results)
+        if self.opts.verify_metadata:
+            entries = [(f.out, f.node) for f, ok in zip(todo, results, strict=True) if ok]
+            for out, node in entries + self._others + self._dirs_made:
+                differences = metadata_differences(out, node, self._is_root)
+                if differences:
+                    self._error(out[len(self._target) :], f"verify: {'; '.join(differences)}")
 
     def _verify_file(self, f: _File) -> bool:
         try:
@@ -417,6 +443,15 @@ class Restore:
         with self._lock:
             self.summary.warnings.append({"path": text, "warning": msg})
         self.report(FileWarning(text, msg))
+
+
+def _ancestors(paths: frozenset[bytes]) -> frozenset[bytes]:
+    """Every directory above the given snapshot paths (b"/a/b/c" gives b"/a" and b"/a/b")."""
+    out: set[bytes] = set()
+    for p in paths:
+        parts = p.split(b"/")
+        out.update(b"/".join(parts[:i]) for i in range(2, len(parts)))
+    return frozenset(out)
 
 
 def _create(out: bytes) -> int:

@@ -14,7 +14,7 @@ from sauvegarde.plan.access import opened
 from sauvegarde.plan.model import Plan
 from sauvegarde.plan.observed import AssetState, CheckFact, DrillFact, Observation, RepositoryState, SnapshotFact
 from sauvegarde.repository import Snapshot
-from sauvegarde.state.db import StateDB
+from sauvegarde.state.db import DrillRecord, StateDB
 
 ASSET_TAG = "asset:"
 
@@ -34,6 +34,22 @@ def snapshot_fact(snap: Snapshot) -> SnapshotFact:
     summary = snap.summary or {}
     errors = summary.get("errors", 0)
     return SnapshotFact(snap.datetime, good=not errors, size=int(summary.get("bytes_processed", 0) or 0))
+
+
+def drill_fact(d: DrillRecord) -> DrillFact:
+    return DrillFact(
+        _at(d.started),
+        d.repository,
+        d.duration_s,
+        d.bytes,
+        d.passed,
+        d.errors,
+        d.estimated_full_s,
+        d.ttfb_s,
+        d.throughput,
+        d.sample,
+        d.message,
+    )
 
 
 def device_of(path: str) -> int | None:
@@ -87,9 +103,7 @@ def observe_asset(plan: Plan, name: str, db: StateDB | None) -> AssetState:
     if db is not None:
         last = db.last_step("backup", asset=name, outcomes=("ok", "partial"))
         state.last_backup_duration_s = last.duration_s if last is not None else None
-        state.drills = [
-            DrillFact(_at(d.started), d.repository, d.duration_s, d.bytes, d.outcome == "ok") for d in db.drills(name)
-        ]
+        state.drills = [drill_fact(d) for d in db.drills(name)]
     return state
 
 

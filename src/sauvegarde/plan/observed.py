@@ -26,11 +26,20 @@ class CheckFact:
 
 @dataclass(frozen=True)
 class DrillFact:
+    """One recorded restore drill. ``duration_s`` and ``bytes`` are what the drill restored (a sample or all);
+    ``estimated_full_s`` its extrapolation to the whole asset (None for drills recorded without one)."""
+
     time: datetime
     repository: str
     duration_s: float
     bytes: int
     ok: bool
+    errors: int = 0
+    estimated_full_s: float | None = None
+    ttfb_s: float | None = None
+    throughput: float | None = None
+    sample: float = 1.0
+    reasons: str = ""
 
 
 @dataclass

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sauvegarde.plan.model import Asset, Plan, format_duration
-from sauvegarde.plan.observed import Observation
+from sauvegarde.plan.observed import DrillFact, Observation
+from sauvegarde.util.units import human_bytes
 
 SEVERITIES = ("fail", "warn", "info", "ok")
 ORIGINAL = ("disk", "same-host")  # the data itself: a disk in the protected host
+DRILL_GRACE = timedelta(days=1)  # a scheduled drill may run this late (daemon asleep, machine off) before a warning
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,19 @@ def rule_3_2_1_1_0(plan: Plan, obs: Observation) -> list[Finding]:
                     )
                 )
         drills = obs.asset(name).drills
-        if drills and not drills[-1].ok:
+        if drills and drills[-1].errors:
+            last = drills[-1]
             problems.append(
-                Finding("3-2-1-1-0", "fail", subject, "the latest restore drill failed", "", "look at the drill log")
+                Finding(
+                    "3-2-1-1-0",
+                    "fail",
+                    subject,
+                    f"the latest restore drill found {last.errors} error(s)",
+                    f"drill of {last.time:%Y-%m-%d %H:%M} from {last.repository}"
+                    + (f": {last.reasons}" if last.reasons else ""),
+                    f"run `sauvegarde drill --asset {name} --repo {last.repository}` for the files, then `check "
+                    "--read-data` and `repair` that repository",
+                )
             )
         if not problems:
             problems.append(
@@ -237,45 +249,108 @@ def asset_size(asset_name: str, plan: Plan, obs: Observation) -> int:
     return sizes[-1] if sizes else 0
 
 
+def drill_estimate(name: str, plan: Plan, obs: Observation, drill: DrillFact) -> timedelta | None:
+    """The drill's extrapolated full restore time; for drills recorded without one, its rate times the asset."""
+    if drill.estimated_full_s is not None:
+        return timedelta(seconds=drill.estimated_full_s)
+    if drill.duration_s <= 0 or drill.bytes <= 0:
+        return None
+    size = asset_size(name, plan, obs) or drill.bytes
+    return timedelta(seconds=size * drill.duration_s / drill.bytes)
+
+
+def _seconds(d: timedelta) -> str:
+    return f"{d.total_seconds():.1f}s" if d < timedelta(minutes=1) else _age(d)
+
+
+def _drill_evidence(d: DrillFact, estimate: timedelta | None) -> str:
+    share = "full" if d.sample >= 1 else f"{d.sample:.0%} sample"
+    rate = f", {human_bytes(int(d.throughput))}/s" if d.throughput else ""
+    ttfb = f", first byte after {d.ttfb_s:.2f}s" if d.ttfb_s is not None else ""
+    about = f"; full restore about {_seconds(estimate)}" if estimate is not None else ""
+    errors = f", {d.errors} error(s)" if d.errors else ""
+    return (
+        f"drill of {d.time:%Y-%m-%d %H:%M} from {d.repository} ({share}): {human_bytes(d.bytes)} in "
+        f"{d.duration_s:.2f}s{rate}{ttfb}{errors}{about}"
+    )
+
+
 def rule_rto(plan: Plan, obs: Observation) -> list[Finding]:
-    """Per asset: measured restore throughput (from the latest drill) times the asset's size against the RTO."""
+    """Per asset: the latest drill's extrapolated full restore time against the RTO (and its errors); the plan's
+    drill schedules must be kept (a drill more than a day overdue: warn)."""
     out = []
     for name, asset in plan.assets.items():
         subject = f"asset {name}"
-        drills = [d for d in obs.asset(name).drills if d.ok and d.duration_s > 0]
+        drills = obs.asset(name).drills
+        rto = format_duration(asset.rto)
         if not drills:
             out.append(
                 Finding(
                     "rto",
                     "info",
                     subject,
-                    f"no drill yet: the RTO of {format_duration(asset.rto)} is a promise, not a measurement",
+                    f"no drill yet: the RTO of {rto} is a promise, not a measurement",
                     "no restore drill recorded",
-                    "declare a drill for this asset in the plan ([[drills]]); drills run in a later version",
+                    f"run `sauvegarde drill --asset {name}`, and declare a drill for this asset in the plan "
+                    "([[drills]]) so `run` and the daemon repeat it",
                 )
             )
             continue
         last = drills[-1]
-        rate = last.bytes / last.duration_s
-        size = asset_size(name, plan, obs) or last.bytes
-        estimate = timedelta(seconds=size / rate) if rate > 0 else timedelta.max
-        evidence = (
-            f"drill of {last.time:%Y-%m-%d} from {last.repository}: {last.bytes} bytes in {last.duration_s:.0f}s; "
-            f"asset size {size} bytes -> about {_age(estimate)}"
-        )
-        if estimate > asset.rto:
+        estimate = drill_estimate(name, plan, obs, last)
+        evidence = _drill_evidence(last, estimate)
+        if last.errors:
             out.append(
                 Finding(
                     "rto",
                     "fail",
                     subject,
-                    f"a full restore would take longer than the RTO of {format_duration(asset.rto)}",
+                    f"the latest restore drill found {last.errors} error(s): the RTO of {rto} is not shown to hold",
+                    evidence + (f"; {last.reasons}" if last.reasons else ""),
+                    f"run `sauvegarde drill --asset {name} --repo {last.repository}` to see the files, then "
+                    "`check --read-data` and `repair` that repository",
+                )
+            )
+        elif estimate is None:
+            out.append(Finding("rto", "info", subject, "the latest drill restored nothing to measure", evidence, ""))
+        elif estimate > asset.rto:
+            out.append(
+                Finding(
+                    "rto",
+                    "fail",
+                    subject,
+                    f"a full restore would take longer than the RTO of {rto}",
                     evidence,
                     "restore from a faster repository (local copy first), or agree a longer RTO",
                 )
             )
         else:
-            out.append(Finding("rto", "ok", subject, f"restore fits the RTO of {format_duration(asset.rto)}", evidence))
+            out.append(Finding("rto", "ok", subject, f"restore fits the RTO of {rto}", evidence))
+        out.extend(_overdue_drills(plan, obs, name))
+    return out
+
+
+def _overdue_drills(plan: Plan, obs: Observation, name: str) -> list[Finding]:
+    """A warning per declared drill of the asset whose schedule fired (over a day ago) with no drill since."""
+    out = []
+    for entry in plan.drills:
+        if entry.asset != name:
+            continue
+        fired = entry.schedule.previous_at_or_before(obs.now - DRILL_GRACE, plan.tz())
+        done = [d for d in obs.asset(name).drills if d.repository == entry.repository]
+        if done and done[-1].time >= fired:
+            continue
+        last = f"last drill from {entry.repository}: {done[-1].time:%Y-%m-%d %H:%M}" if done else "never drilled"
+        out.append(
+            Finding(
+                "rto",
+                "warn",
+                f"asset {name}",
+                f"the drill from {entry.repository} is overdue (schedule {entry.schedule})",
+                f"due since {fired:%Y-%m-%d %H:%M}; {last}",
+                f"run `sauvegarde drill --asset {name} --repo {entry.repository}`, or let `run`/the daemon do it",
+            )
+        )
     return out
 
 

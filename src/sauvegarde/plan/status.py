@@ -7,7 +7,7 @@ RPO or with no good snapshot (or an unreadable repository).
 from __future__ import annotations
 
 from sauvegarde.plan.model import Plan, format_duration
-from sauvegarde.plan.observed import Observation
+from sauvegarde.plan.observed import DrillFact, Observation
 from sauvegarde.plan.rules import Finding
 
 AMBER_FROM = 0.8
@@ -17,6 +17,23 @@ def colour(age_s: float | None, rpo_s: float) -> str:
     if age_s is None or age_s > rpo_s:
         return "red"
     return "amber" if age_s > AMBER_FROM * rpo_s else "green"
+
+
+def drill_status(d: DrillFact) -> dict[str, object]:
+    """The facts of one drill for display: verdict, where from, how much, how fast, the extrapolation."""
+    return {
+        "time": d.time.isoformat(),
+        "repository": d.repository,
+        "verdict": "pass" if d.ok else "fail",
+        "sample": d.sample,
+        "bytes": d.bytes,
+        "seconds": d.duration_s,
+        "errors": d.errors,
+        "ttfb_s": d.ttfb_s,
+        "throughput": d.throughput,
+        "estimated_full_s": d.estimated_full_s,
+        "reasons": d.reasons,
+    }
 
 
 def asset_status(plan: Plan, obs: Observation, findings: list[Finding]) -> list[dict[str, object]]:
@@ -48,6 +65,7 @@ def asset_status(plan: Plan, obs: Observation, findings: list[Finding]) -> list[
                 "schedule": str(asset.schedule),
                 "repositories": repos,
                 "last_drill": drills[-1].time.isoformat() if drills else None,
+                "drill": drill_status(drills[-1]) if drills else None,
                 "findings": [f.as_dict() for f in mine],
             }
         )

@@ -1,4 +1,4 @@
-"""XDG base directories for Sauvegarde's config, data and state."""
+"""XDG base directories for Sauvegarde's config, data, state and cache."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def data_dir() -> str:
 
 def state_dir() -> str:
     return os.path.join(_base("XDG_STATE_HOME", ".local/state"), "sauvegarde")
+
+
+def cache_dir() -> str:
+    return os.path.join(_base("XDG_CACHE_HOME", ".cache"), "sauvegarde")
 
 
 def default_repository() -> str:

@@ -196,22 +196,50 @@ def test_invalid_plan_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     assert f"{plan}:3: repositories.r.password_file".encode() in res.stderr or f"{plan}:3:".encode() in res.stderr
 
 
-@pytest.mark.parametrize("signal_name", ["SIGTERM"])
-def test_daemon_stops_cleanly(cli: Cli, tmp_path: Path, signal_name: str) -> None:
+@pytest.mark.parametrize("second", ["local", "s3"])
+def test_daemon_backs_up_copies_and_stops_cleanly(
+    cli: Cli, tmp_path: Path, second: str, request: pytest.FixtureRequest
+) -> None:
+    """The real daemon on the real clock: its first run backs up to the first repository and copies to the second
+    (a local directory, or S3 on SeaweedFS); SIGTERM then stops it after the current step."""
     import signal
     import subprocess
     import time
 
-    plan = _plan(tmp_path, str(tmp_path / "repo-second"))
+    if second == "s3":
+        server: WeedServer = request.getfixturevalue("s3_server")
+        url = server.url(f"daemon-{os.urandom(6).hex()}", "repo")
+        cli.env.update(
+            AWS_ACCESS_KEY_ID=ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_CONFIG_FILE="/nonexistent",
+            AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+        )
+    else:
+        url = str(tmp_path / "repo-second")
+    plan = _plan(tmp_path, url)
     cli.run("plan", "init", "--plan", plan, *KDF)
     proc = cli.popen("daemon", "--plan", plan, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    first = tmp_path / "repo-first" / "snapshots"
-    while time.monotonic() < deadline and not (first.exists() and any(first.iterdir())):
-        time.sleep(0.1)
-    proc.send_signal(getattr(signal, signal_name))
-    out, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 90
+        copied: list[object] = []
+        while time.monotonic() < deadline and not copied:
+            time.sleep(0.5)
+            res = cli.run("--json", "snapshots", "--repo", url, check_exit=None)
+            if res.returncode == 0:
+                copied = json.loads(res.stdout)
+        assert copied, "the daemon did not copy a snapshot to the second repository in time"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
     assert proc.returncode == 0, err
     assert b"stopping after the current step" in err and b"stopped" in out
+    first = cli.json("snapshots", "--repo", tmp_path / "repo-first")
+    assert [s["id"] for s in first] and all("asset:data" in s["tags"] for s in first)
     cli.run("check", "--repo", tmp_path / "repo-first")
+    cli.run("check", "--read-data", "--repo", url)
     assert PASSWORD and CHEAP_KDF

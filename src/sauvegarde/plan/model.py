@@ -243,7 +243,15 @@ class Drill(Strict):
     asset: str
     repository: str
     schedule: PlanSchedule
-    sample: str = "100%"  # share of the files restored and verified
+    sample: str = "100%"  # share of the asset's bytes restored and verified (a random sample of files)
+
+    @field_validator("sample")
+    @classmethod
+    def _share(cls, value: str) -> str:
+        from sauvegarde.drill.sample import parse_sample
+
+        parse_sample(value)
+        return value
 
 
 def _fail_only() -> list[Literal["fail", "warn", "info"]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +23,9 @@ from typing import Any
 import pytest
 
 from sauvegarde.server.auth import add_user
+from service_process import free_port, running, stop_process
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", **{f"user{i}": f"pw-{i}" for i in range(8)}}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -83,7 +76,7 @@ class RestServer:
             for user, password in USERS.items():
                 add_user(str(self.htpasswd), user, password, cost=4)
         for _ in range(3):  # another process may take the port between the probe and the bind
-            self.port = _free_port()
+            self.port = free_port()
             with (self.root / "serve.log").open("ab") as log:
                 self.proc = subprocess.Popen(
                     [
@@ -136,24 +129,11 @@ class RestServer:
     def stop(self) -> None:
         """SIGTERM to our server's PID, a bounded wait, then SIGKILL."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
-@contextlib.contextmanager
-def running_server(root: Path, flags: tuple[str, ...] = ()) -> Iterator[RestServer]:
-    server = RestServer(root, flags)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+def running_server(root: Path, flags: tuple[str, ...] = ()) -> contextlib.AbstractContextManager[RestServer]:
+    return running(RestServer(root, flags))
 
 
 @pytest.fixture(scope="session")

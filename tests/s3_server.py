@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from service_process import running, stop_process
 
 ACCESS_KEY = "sauvegarde-test"
 SECRET_KEY = "sauvegarde-test-secret-key-0123456789"
@@ -166,14 +167,7 @@ class WeedServer:
     def stop(self) -> None:
         """SIGTERM, a bounded wait, then SIGKILL; only our own process."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=8)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=8.0)
 
     def new_bucket(self, object_lock: bool = False) -> str:
         name = f"b-{uuid.uuid4().hex[:20]}"
@@ -184,14 +178,8 @@ class WeedServer:
         return name
 
 
-@contextlib.contextmanager
-def running_server(root: Path) -> Iterator[WeedServer]:
-    server = WeedServer(root)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+def running_server(root: Path) -> contextlib.AbstractContextManager[WeedServer]:
+    return running(WeedServer(root))
 
 
 @pytest.fixture(scope="session")

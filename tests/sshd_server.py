@@ -24,15 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from service_process import free_port, running, stop_process
+
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = "/run/sshd"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _keygen(path: Path) -> None:
@@ -89,7 +84,7 @@ class SshServer:
             _keygen(self.host_key)
             _keygen(self.client_key)
         (self.root / "authorized_keys").write_bytes(self.client_key.with_suffix(".pub").read_bytes())
-        self.port = _free_port()
+        self.port = free_port()
         host_pub = self.host_key.with_suffix(".pub").read_text().split()
         self.known_hosts.write_text(f"[{self.host}]:{self.port} {host_pub[0]} {host_pub[1]}\n")
         (self.root / "sshd_config").write_text(
@@ -157,24 +152,11 @@ class SshServer:
     def stop(self) -> None:
         """SIGTERM to our sshd's PID, a wait, then SIGKILL; connections already open end with their clients."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
-@contextlib.contextmanager
-def running_server(root: Path) -> Iterator[SshServer]:
-    server = SshServer(root)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+def running_server(root: Path) -> contextlib.AbstractContextManager[SshServer]:
+    return running(SshServer(root))
 
 
 @pytest.fixture(scope="session")

@@ -266,7 +266,7 @@ def test_slow_client_times_out_and_leaves_nothing(rest_server_factory: Any) -> N
     assert call(server, "HEAD", f"{repo}/keys/s")[0] == 404
 
 
-def _wait_no_tmp(root: Path, timeout: float = 10) -> None:
+def _wait_no_tmp(root: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while tmp_files(root) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -123,7 +123,7 @@ def test_judge_encrypted_files() -> None:
 def test_ransom_note() -> None:
     note = b"ALL YOUR FILES HAVE BEEN ENCRYPTED. To buy the decryption key pay in bitcoin via Tor Browser."
     assert "ransom-note" in _judge(b"HOW_TO_DECRYPT.txt", note)[1]
-    assert _judge(b"HOW_TO_DECRYPT.txt", b"install steps for the build tool we wrote")[1] == ["note-name"]
+    assert _judge(b"HOW_TO_DECRYPT.txt", b"install steps for the build tool we wrote")[1] == []
 
 
 def test_sampler_spreads_blocks() -> None:

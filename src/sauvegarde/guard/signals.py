@@ -45,6 +45,9 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"SQLite format 3\x00", "sqlite"),
 )
 
+_MAGIC_PREFIXES = tuple(m for m, _k in _MAGIC)
+_HIGH = bytes(range(128, 256))
+
 # extension -> the kind its content must have
 EXT_KIND: dict[str, str] = {
     "zip": "zip", "docx": "zip", "xlsx": "zip", "pptx": "zip", "odt": "zip", "ods": "zip", "odp": "zip",
@@ -205,6 +208,8 @@ def looks_random(block: bytes) -> bool:
     n = len(block)
     if n < MIN_BLOCK or block.isascii():
         return False
+    if len(block.translate(None, _HIGH)) > 0.6 * n:  # random bytes are half >= 0x80; text and most binaries not
+        return False
     entropy, chi2 = byte_stats(block)
     bias = 255 / (2 * n * math.log(2))
     return entropy >= ENTROPY_RANDOM - bias and chi2 < CHI2_RANDOM
@@ -214,9 +219,10 @@ def magic_kind(head: bytes) -> str:
     """The format the first bytes announce, ``text`` for ASCII/UTF-8 text, ``bin`` otherwise ("" when empty)."""
     if not head:
         return EMPTY
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
+    if head.startswith(_MAGIC_PREFIXES):
+        for magic, kind in _MAGIC:
+            if head.startswith(magic):
+                return kind
     if head[4:8] == b"ftyp":
         return "mp4"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":

@@ -19,6 +19,7 @@ STRONG_RULES = frozenset(
     {"encrypted-content", "intermittent", "magic-mismatch", "type-changed", "format-broken", "ransom-note"}
 )
 ATTACK_FILES = 3  # this many files with strong findings make an attack
+_NOTE_EXT = frozenset({"txt", "html", "htm", "hta", "rtf", "md", "url", ""})
 MAX_FILES = 25  # evidence: files listed
 MAX_DIRS = 10  # evidence: folders listed
 
@@ -59,9 +60,8 @@ def judge_file(
     if sig.ransom_extension(name):
         rules.append("ransom-extension")
         ext = sig.extension(sig.stem(name))  # judge the content by the name it had
-    if sig.note_name(name) and (kind == sig.TEXT or ext in ("txt", "html", "htm", "hta", "rtf", "md", "")):
-        phrases = sig.note_text(head)
-        rules.append("ransom-note" if phrases else "note-name")
+    if ext in _NOTE_EXT and sig.note_name(name) and (phrases := sig.note_text(head)):
+        rules.append("ransom-note")
         detail = ", ".join(phrases)
     if kind in sig.COMPRESSED_KINDS:
         if size > sig.BLOCK and not sig.structure_ok(kind, head, tail):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
-import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -30,14 +29,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from service_process import free_port
+
 SMTP_USER = "alerts@tilleuls.example"
 SMTP_PASSWORD = "smtp-secret-Zq81-never-logged"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -21,7 +21,7 @@ def _when(ts: float, plan: Plan) -> str:
     return f"{datetime.fromtimestamp(ts, plan.tz()):%Y-%m-%d %H:%M}"
 
 
-def _latest_steps(plan: Plan, db: StateDB) -> list[Step]:
+def latest_steps(plan: Plan, db: StateDB) -> list[Step]:
     """The latest recorded step of every kind the plan runs, per asset and repository (and maintenance)."""
     out = []
     for name, asset in plan.assets.items():
@@ -41,7 +41,7 @@ def _latest_steps(plan: Plan, db: StateDB) -> list[Step]:
 
 def step_alerts(plan: Plan, db: StateDB) -> list[Alert]:
     out = []
-    for s in _latest_steps(plan, db):
+    for s in latest_steps(plan, db):
         if s.outcome not in ("failed", "partial"):
             continue
         subject = f"{s.kind} of asset {s.asset} to repository {s.repository}" if s.asset else s.repository

@@ -6,11 +6,20 @@ import signal
 import threading
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from sauvegarde.cli.context import AppContext, pass_app
 from sauvegarde.cli.planfile import load, open_state, plan_options
+from sauvegarde.errors import UsageError
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from sauvegarde.plan.daemon import RealClock
+    from sauvegarde.plan.model import Plan
+    from sauvegarde.state.db import StateDB
 
 
 @click.command("daemon")
@@ -54,5 +63,26 @@ def command(app: AppContext, plan_path: str | None, now: datetime | None) -> Non
 
         scheduler = Scheduler(plan, run_asset, last_attempt, real, say=app.out)
         app.out(f"sauvegarde daemon: plan {plan.source}, {len(plan.assets)} asset(s)")
-        scheduler.run_forever(stop)
+        metrics = _serve_metrics(app, plan, db, real)
+        try:
+            scheduler.run_forever(stop)
+        finally:
+            if metrics is not None:
+                metrics.shutdown()
+                metrics.server_close()
     app.out("sauvegarde daemon: stopped")
+
+
+def _serve_metrics(app: AppContext, plan: Plan, db: StateDB, real: RealClock) -> WSGIServer | None:
+    """Prometheus /metrics at ``settings.metrics_listen``, when the plan asks for it."""
+    if not plan.settings.metrics_listen:
+        return None
+    from sauvegarde.report.metrics import gather, parse_listen, serve
+
+    try:
+        host, port = parse_listen(plan.settings.metrics_listen)
+        server, _thread = serve(lambda: gather(plan, db, real.now()), host, port)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"settings.metrics_listen: {exc}") from None
+    app.out(f"sauvegarde daemon: metrics at http://{plan.settings.metrics_listen}/metrics")
+    return server

@@ -97,6 +97,7 @@ COMMANDS = [
     "install-service",
     "status",
     "alerts",
+    "metrics",
     "drill",
 ]
 

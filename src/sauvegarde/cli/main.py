@@ -99,6 +99,7 @@ COMMANDS = [
     "alerts",
     "metrics",
     "drill",
+    "web",
 ]
 
 

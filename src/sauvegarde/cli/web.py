@@ -1,0 +1,76 @@
+"""``sauvegarde web``: the dashboard (status lights, snapshots, findings, history, snapshot browser) over HTTP(S)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import click
+
+from sauvegarde.cli.planfile import clock, plan_options
+from sauvegarde.cli.serve import parse_listen
+from sauvegarde.errors import UsageError
+
+
+@click.command("web")
+@plan_options
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="Address to listen on, HOST:PORT.")
+@click.option(
+    "--htpasswd",
+    type=click.Path(dir_okay=False),
+    help="htpasswd file of bcrypt hashes (`serve adduser`): login required. Mandatory beyond loopback.",
+)
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
+def command(
+    plan_path: str | None,
+    now: datetime | None,
+    listen: str,
+    htpasswd: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+) -> None:
+    """Serve the plan's dashboard: status lights per asset and repository, snapshots, findings, drill and guard
+    history, charts, a snapshot browser with downloads, and "run now" / "drill now" buttons."""
+    from sauvegarde.plan.load import resolve_plan_path
+    from sauvegarde.web.auth import is_loopback
+
+    host, port = parse_listen(listen)
+    if bool(tls_cert) != bool(tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if htpasswd is not None and not os.path.isfile(htpasswd):
+        raise UsageError(
+            f"no htpasswd file at {htpasswd}: add users with `sauvegarde serve adduser --htpasswd FILE USER`"
+        )
+    if htpasswd is None and not is_loopback(host):
+        raise UsageError(f"listening on {host} needs a login: pass --htpasswd FILE (or listen on 127.0.0.1)")
+    import uvicorn
+
+    from sauvegarde.web.app import WebOptions, create_app
+
+    options = WebOptions(
+        plan_path=resolve_plan_path(plan_path),
+        htpasswd=htpasswd,
+        https=bool(tls_cert),
+        clock=clock(now) if now is not None else None,
+    )
+    app = create_app(options)
+    scheme = "https" if tls_cert else "http"
+    login = "login required" if htpasswd else "no login (loopback only)"
+    click.echo(f"sauvegarde: dashboard of {options.plan_path} on {scheme}://{listen} ({login})", err=True)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+    )
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        app.state.dashboard.close()

@@ -1,0 +1,1 @@
+"""The web dashboard (``sauvegarde web``): a face like ``cli/`` and ``server/``, server-rendered, script-free."""

@@ -1,0 +1,231 @@
+"""The ASGI application of ``sauvegarde web``: routes, the login gate, security headers and page rendering.
+
+Pages are rendered on the server with Jinja2 (autoescaped) and one stylesheet; there is no script at all, so the
+Content-Security-Policy forbids every script. Pages carry ``Cache-Control: no-store`` (they show backup data), the
+stylesheet may be cached. Everything is read-only except two POST actions, each checked against the session's
+CSRF token. The page handlers are in :mod:`sauvegarde.web.views`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sauvegarde.plan.load import load_plan
+from sauvegarde.plan.model import format_duration
+from sauvegarde.state.db import StateDB, default_path
+from sauvegarde.util.units import human_bytes
+from sauvegarde.web.actions import Jobs, drill_available
+from sauvegarde.web.auth import Accounts, csrf_token
+from sauvegarde.web.data import Clock, OverviewCache, RepositoryPool, when
+
+HERE = os.path.dirname(__file__)
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+SESSION_COOKIE = "sauvegarde_web"
+SESSION_HOURS = 12
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class AnyPathConvertor(Convertor[str]):
+    """Like ``path``, but matching names with a newline too (``.`` alone stops at one); the handlers parse the
+    raw path themselves."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", AnyPathConvertor())
+
+
+@dataclass
+class WebOptions:
+    plan_path: str
+    htpasswd: str | None = None  # None: no login (the command allows it on loopback only)
+    https: bool = False  # secure cookies
+    clock: Clock | None = None  # the real clock unless given (tests, ``--now``)
+    status_ttl: float = 15.0
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response, and ``no-store`` to everything but the stylesheet."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ]
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def optional(module: str, *names: str) -> Any:
+    """The first of ``names`` in ``module`` if that module exists here (other sessions' work), else None."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    return next((getattr(mod, n) for n in names if callable(getattr(mod, n, None))), None)
+
+
+class Dashboard:
+    """The dashboard's shared state: plan, state database, caches, actions, accounts, templates."""
+
+    def __init__(self, options: WebOptions) -> None:
+        from datetime import UTC
+
+        self.options = options
+        self.plan = load_plan(options.plan_path)
+        self.db = StateDB(default_path(self.plan.settings.state_dir))
+        self.clock: Clock = options.clock or (lambda: datetime.now(UTC))
+        self.overview = OverviewCache(self.plan, self.db, self.clock, options.status_ttl)
+        self.pool = RepositoryPool(self.plan)
+        self.jobs = Jobs(options.plan_path, on_done=self.changed)
+        self.accounts = Accounts(options.htpasswd)
+        self.drill = drill_available()
+        self.metrics = optional("sauvegarde.report.metrics", "exposition")
+        self.metrics_gather = optional("sauvegarde.report.metrics", "gather")
+        self.report = optional("sauvegarde.report", "render_html", "html_report")
+        self.env = Environment(
+            loader=FileSystemLoader(os.path.join(HERE, "templates")),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(
+            bytes=lambda n: human_bytes(float(n or 0)),
+            when=when,
+            duration=lambda s: "—" if s is None else format_duration_s(float(s)),
+        )
+
+    def changed(self) -> None:
+        """An action ended: the next page gathers afresh."""
+        self.overview.invalidate()
+
+    def close(self) -> None:
+        self.jobs.wait_all(0)
+        self.pool.close()
+        self.db.close()
+
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        start = time.perf_counter()
+        html = self.env.get_template(template).render(
+            csrf=csrf_token(request),
+            user=getattr(request.state, "user", None),
+            login=self.accounts.required,
+            plan=self.plan,
+            drill=self.drill,
+            has_metrics=self.metrics is not None and self.metrics_gather is not None,
+            has_report=self.report is not None,
+            path=request.url.path,
+            **context,
+        )
+        response = HTMLResponse(html, status)
+        response.headers["server-timing"] = f"render;dur={(time.perf_counter() - start) * 1000:.1f}"
+        return response
+
+    def gate(self, handler: Handler) -> Handler:
+        """``handler`` behind the login: pages redirect to /login, anything else gets 401."""
+
+        async def gated(request: Request) -> Response:
+            user = await self.accounts.user(request)
+            if user is None:
+                if request.method == "GET" and not request.url.path.startswith(("/download/", "/metrics")):
+                    target = quote(request.url.path, safe="/")
+                    return RedirectResponse(f"/login?next={target}", status_code=303)
+                return PlainTextResponse(
+                    "login required\n", 401, headers={"WWW-Authenticate": 'Basic realm="sauvegarde web"'}
+                )
+            request.state.user = user
+            return await handler(request)
+
+        return gated
+
+
+def format_duration_s(seconds: float) -> str:
+    from datetime import timedelta
+
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    return format_duration(timedelta(seconds=round(seconds)))
+
+
+def create_app(options: WebOptions) -> Starlette:
+    from sauvegarde.web import views
+
+    dash = Dashboard(options)
+    g = dash.gate
+    routes = [
+        Route("/login", views.login_form(dash), methods=["GET"]),
+        Route("/login", views.login(dash), methods=["POST"]),
+        Route("/logout", views.logout(dash), methods=["POST"]),
+        Route("/healthz", views.healthz, methods=["GET"]),
+        Route("/", g(views.status(dash)), methods=["GET"]),
+        Route("/findings", g(views.findings(dash)), methods=["GET"]),
+        Route("/history", g(views.history_page(dash)), methods=["GET"]),
+        Route("/repositories/{name}", g(views.repository(dash)), methods=["GET"]),
+        Route("/browse/{rest:anypath}", g(views.browse(dash)), methods=["GET"]),
+        Route("/download/{rest:anypath}", g(views.download(dash)), methods=["GET"]),
+        Route("/actions/{kind}", g(views.action(dash)), methods=["POST"]),
+        Route("/metrics", g(views.metrics(dash)), methods=["GET"]),
+        Route("/report", g(views.report(dash)), methods=["GET"]),
+        Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(
+            SessionMiddleware,
+            secret_key=secrets.token_urlsafe(32),
+            session_cookie=SESSION_COOKIE,
+            max_age=SESSION_HOURS * 3600,
+            same_site="strict",
+            https_only=options.https,
+        ),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.dashboard = dash
+    return app

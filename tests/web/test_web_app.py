@@ -1,0 +1,204 @@
+"""The dashboard in process (Starlette's TestClient) over a real plan and real repositories: pages, login, CSRF,
+the snapshot browser's downloads and its refusal of path tricks."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from urllib.parse import quote, unquote
+
+import pytest
+from starlette.testclient import TestClient
+
+from conftest import ODD_CONTENT, ODD_NAME, PASSWORD, USER, Site
+from sauvegarde.web.app import WebOptions, create_app
+from sauvegarde.web.browse import BadPath, content_disposition, parse
+from sauvegarde.web.charts import line_chart
+
+
+def client_for(site: Site, login: bool) -> TestClient:
+    app = create_app(WebOptions(str(site.plan), htpasswd=str(site.htpasswd) if login else None))
+    return TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
+
+
+@pytest.fixture
+def open_client(site_env: Site) -> Iterator[TestClient]:
+    with client_for(site_env, login=False) as c:
+        yield c
+        c.app.state.dashboard.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def locked_client(site_env: Site) -> Iterator[TestClient]:
+    with client_for(site_env, login=True) as c:
+        yield c
+        c.app.state.dashboard.close()  # type: ignore[attr-defined]
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, html
+    return m.group(1)
+
+
+def snapshot_dir(client: TestClient, repo: str = "nas") -> str:
+    page = client.get(f"/repositories/{repo}")
+    assert page.status_code == 200
+    m = re.search(rf'href="/browse/{repo}/([0-9a-f]+)/"', page.text)
+    assert m, page.text
+    return m.group(1)
+
+
+def data_url(site: Site, kind: str, snap: str, *names: bytes) -> str:
+    segs = [*site.snapshot_parts(), *names]
+    return f"/{kind}/nas/{snap}/" + "/".join(quote(s, safe="") for s in segs)
+
+
+def test_pages_render_with_lights_snapshots_findings_and_charts(open_client: TestClient) -> None:
+    timings = {}
+    for path in ("/", "/findings", "/history", "/repositories/nas", "/repositories/offsite"):
+        start = time.perf_counter()
+        page = open_client.get(path)
+        timings[path] = time.perf_counter() - start
+        assert page.status_code == 200, (path, page.text)
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "script-src" not in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["cache-control"] == "no-store"
+        assert "<script" not in page.text and "style=" not in page.text
+    print("render times:", {k: f"{v * 1000:.0f} ms" for k, v in timings.items()})
+    status = open_client.get("/").text
+    assert 'id="asset-documents"' in status
+    assert 'class="light green"' in status  # backed up just now, RPO 1d
+    assert "documents" in status and "nas" in status and "offsite" in status
+    assert 'id="run-now"' in status
+    history = open_client.get("/history").text
+    assert history.count("<svg") == 3 and "Backup duration" in history
+    assert "<polyline" in history or "<circle" in history
+    findings = open_client.get("/findings").text
+    assert "rpo" in findings
+    assert snapshot_dir(open_client)
+    css = open_client.get("/static/style.css")
+    assert css.status_code == 200 and "no-store" not in css.headers.get("cache-control", "")
+    assert open_client.get("/repositories/nowhere").status_code == 404
+
+
+def test_login_is_required_and_checked(locked_client: TestClient) -> None:
+    page = locked_client.get("/")
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/"
+    assert locked_client.get("/history").headers["location"] == "/login?next=/history"
+    assert locked_client.get("/download/nas/00000000/x").status_code == 401
+    assert locked_client.post("/actions/run", data={"csrf": "x"}).status_code == 401
+    form = locked_client.get("/login")
+    assert form.status_code == 200
+    token = csrf_of(form.text)
+    wrong = locked_client.post("/login", data={"csrf": token, "user": USER, "password": "nope", "next": "/"})
+    assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+    assert locked_client.get("/").status_code == 303
+    # an open redirect after login is refused
+    ok = locked_client.post(
+        "/login", data={"csrf": token, "user": USER, "password": PASSWORD, "next": "//evil.example/"}
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == "/"
+    status = locked_client.get("/")
+    assert status.status_code == 200 and USER in status.text
+    assert csrf_of(status.text) != token  # a fresh token after login
+    assert locked_client.post("/logout", data={"csrf": csrf_of(status.text)}).status_code == 303
+    assert locked_client.get("/").status_code == 303
+
+
+def test_basic_auth_is_accepted_for_scrapers(locked_client: TestClient) -> None:
+    assert locked_client.get("/findings", auth=(USER, "wrong")).status_code == 303
+    assert locked_client.get("/findings", auth=(USER, PASSWORD)).status_code == 200
+
+
+def test_actions_refuse_missing_or_wrong_csrf_tokens(open_client: TestClient) -> None:
+    token = csrf_of(open_client.get("/").text)
+    assert open_client.post("/actions/run").status_code == 403
+    assert open_client.post("/actions/run", data={"csrf": ""}).status_code == 403
+    assert open_client.post("/actions/run", data={"csrf": token + "x"}).status_code == 403
+    assert open_client.post("/actions/drill", data={"csrf": "A" * 43}).status_code == 403
+    other = TestClient(open_client.app, base_url="http://127.0.0.1", follow_redirects=False)
+    assert other.post("/actions/run", data={"csrf": token}).status_code == 403  # the token is per session
+    assert open_client.post("/login", data={"csrf": "nope"}).status_code in (303, 403)
+    assert open_client.post("/actions/run", content=b"csrf=" + b"x" * 20000).status_code == 413
+    assert open_client.post("/actions/nothing", data={"csrf": token}).status_code == 404
+    assert open_client.post("/actions/run", data={"csrf": token, "asset": "nope"}).status_code == 400
+    dash = open_client.app.state.dashboard  # type: ignore[attr-defined]
+    assert dash.jobs.recent() == []  # nothing was started
+
+
+def test_browser_lists_and_downloads_a_file_with_a_non_utf8_name(open_client: TestClient, site_env: Site) -> None:
+    snap = snapshot_dir(open_client)
+    root = open_client.get(f"/browse/nas/{snap}/")
+    assert root.status_code == 200 and "tmp" in root.text
+    listing = open_client.get(data_url(site_env, "browse", snap) + "/")
+    assert listing.status_code == 200, listing.text
+    assert "a.txt" in listing.text and "sub/" in listing.text
+    assert "caf\\xe9" in listing.text  # the undecodable byte shown escaped
+    assert "&#34;odd&#34;" in listing.text or "&quot;odd&quot;" in listing.text
+    href = data_url(site_env, "download", snap, ODD_NAME)
+    assert f'href="{href}"' in listing.text
+    meta = open_client.get(data_url(site_env, "browse", snap, ODD_NAME))
+    assert meta.status_code == 200 and f"{len(ODD_CONTENT)} bytes" in meta.text
+    with open_client.stream("GET", href) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "application/octet-stream"
+        assert resp.headers["content-length"] == str(len(ODD_CONTENT))
+        disposition = resp.headers["content-disposition"]
+        chunks = list(resp.iter_bytes())
+    assert b"".join(chunks) == ODD_CONTENT
+    assert disposition.isascii() and "\r" not in disposition and "\n" not in disposition
+    assert disposition.startswith('attachment; filename="caf')
+    star = disposition.split("filename*=UTF-8''", 1)[1]
+    assert unquote(star) == ODD_NAME.decode("utf-8", "replace")
+    small = open_client.get(data_url(site_env, "download", snap, b"a.txt"))
+    assert small.content == b"alpha\n"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "/%2E%2E/%2E%2E/etc/passwd",
+        "/..%2F..%2Fetc%2Fpasswd",
+        "/a%2Fb",
+        "/x/%2E/y",
+        "/x//y",
+        "/%00",
+    ],
+)
+def test_browser_refuses_path_tricks(open_client: TestClient, tail: str) -> None:
+    snap = snapshot_dir(open_client)
+    for kind in ("browse", "download"):
+        assert open_client.get(f"/{kind}/nas/{snap}{tail}").status_code == 400, (kind, tail)
+
+
+def test_browser_refuses_unknown_places(open_client: TestClient, site_env: Site) -> None:
+    snap = snapshot_dir(open_client)
+    assert open_client.get("/browse/nowhere/abc/").status_code == 404
+    assert open_client.get(f"/browse/nas/{snap}/no-such-dir/").status_code == 404
+    assert open_client.get("/browse/nas/ffffffff/").status_code == 404
+    assert open_client.get("/browse/%2E%2E/x/").status_code == 400
+    assert open_client.get(data_url(site_env, "download", snap, b"sub")).status_code == 404  # a directory
+
+
+def test_parse_and_headers_units() -> None:
+    loc = parse(b"/browse/nas/0123abcd/a%20b/caf%E9/", b"/browse/")
+    assert loc.parts == (b"a b", b"caf\xe9")
+    assert loc.url() == "/browse/nas/0123abcd/a%20b/caf%E9"
+    for bad in (b"/browse/nas/x/..", b"/browse/nas/x/a%2fb", b"/browse/n%2Fas/x/", b"/browse/nas"):
+        with pytest.raises(BadPath):
+            parse(bad, b"/browse/")
+    header = content_disposition(b"evil\r\nSet-Cookie: x=1")
+    assert "\r" not in header and "\n" not in header
+    chart = line_chart("<b>title</b>", {"a<script>": [(0.0, 1.0), (3600.0, 2.0)]}, str)
+    assert "<script>" not in chart and "&lt;b&gt;" in chart and "<polyline" in chart
+    assert "no data yet" in line_chart("empty", {}, str)
+
+
+def test_web_refuses_a_public_address_without_htpasswd(site_env: Site) -> None:
+    res = site_env.cli.run("web", "--plan", site_env.plan, "--listen", "0.0.0.0:8099", check_exit=2)
+    assert b"--htpasswd" in res.stderr
+    res = site_env.cli.run("web", "--plan", site_env.plan, "--htpasswd", site_env.tmp / "none", check_exit=2)
+    assert b"no htpasswd file" in res.stderr

@@ -11,6 +11,7 @@ from sauvegarde.plan.rules import (
     evaluate,
     rule_3_2_1_1_0,
     rule_key_escrow,
+    rule_object_lock,
     rule_retention,
     rule_rpo,
     rule_rto,
@@ -161,3 +162,38 @@ def test_evaluate_sorts_most_severe_first() -> None:
     assert worst(findings) == "fail"
     order = ["fail", "warn", "info", "ok"]
     assert [order.index(f.severity) for f in findings] == sorted(order.index(f.severity) for f in findings)
+
+
+def _lock_findings(age: timedelta, upkeep: timedelta | None, days: int = 30) -> list:  # type: ignore[type-arg]
+    plan = make_plan()
+    obs = observed(plan, age=age)
+    obs.repositories["cloud"].immutable_days = days
+    if upkeep is not None:
+        obs.repositories["cloud"].last_upkeep = NOW - upkeep
+    return rule_object_lock(plan, obs)
+
+
+def test_object_lock_upkeep_keeps_protection() -> None:
+    (ok,) = _lock_findings(timedelta(days=200), upkeep=timedelta(days=6))  # weekly prune, 30 days: never lapses
+    assert (ok.severity, ok.subject) == ("ok", "repository cloud")
+    assert "held for 9d" in ok.message and "last extended by prune 6d ago" in ok.evidence
+
+
+def test_object_lock_lapse_approaching_then_past() -> None:
+    (warn,) = _lock_findings(timedelta(days=200), upkeep=timedelta(days=10))  # lapses at upkeep + 15 days
+    assert warn.severity == "warn" and "lapses in 5d" in warn.message
+    assert "retention extend --repo s3://s3.example/bucket/repo" in warn.fix and "15d" in warn.fix
+    (fail,) = _lock_findings(timedelta(days=200), upkeep=timedelta(days=20))
+    assert fail.severity == "fail" and "may have lapsed 5d ago" in fail.message
+
+
+def test_object_lock_never_extended_counts_from_the_oldest_snapshot() -> None:
+    assert _severities(_lock_findings(timedelta(days=3), upkeep=None)) == ["ok"]
+    assert _severities(_lock_findings(timedelta(days=25), upkeep=None)) == ["warn"]
+    (fail,) = _lock_findings(timedelta(days=31), upkeep=None)
+    assert fail.severity == "fail" and "never extended; oldest snapshot 31d old" in fail.evidence
+
+
+def test_object_lock_only_for_immutable_repositories() -> None:
+    plan = make_plan()
+    assert rule_object_lock(plan, observed(plan, age=timedelta(days=400))) == []  # immutable_days not observed

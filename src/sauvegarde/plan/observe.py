@@ -90,6 +90,9 @@ def observe_repository(plan: Plan, name: str, db: StateDB | None) -> RepositoryS
         last = db.last_step("check", repository=name, outcomes=("ok", "failed"))
         if last is not None:
             state.last_check = CheckFact(_at(last.started), last.errors)
+        upkeep = db.last_step("prune", repository=name, outcomes=("ok",))
+        if upkeep is not None:
+            state.last_upkeep = _at(upkeep.started)
     return state
 
 

@@ -51,6 +51,7 @@ class RepositoryState:
     immutable_days: int | None = None  # Object Lock retention configured in the repository
     snapshots: dict[str, list[SnapshotFact]] = field(default_factory=dict)  # per asset
     last_check: CheckFact | None = None
+    last_upkeep: datetime | None = None  # start of the latest successful prune (it extends Object Lock retention)
     device: int | None = None  # st_dev of a local repository (its nearest existing directory)
 
     def good_snapshots(self, asset: str) -> list[SnapshotFact]:

@@ -468,6 +468,77 @@ def rule_retention(plan: Plan, obs: Observation) -> list[Finding]:
     return out
 
 
+# ---- Object Lock upkeep ---------------------------------------------------------------------------------
+
+LOCK_WARN_BEFORE = timedelta(days=7)  # warn this long (at most a quarter of the period) before protection may lapse
+
+
+def rule_object_lock(plan: Plan, obs: Observation) -> list[Finding]:
+    """Per immutable repository: retention is extended by prune (or ``retention extend``) to now + N days once less
+    than N/2 remain, so after an upkeep at T every object still needed is retained until T + N/2 at least. Without
+    an upkeep since, the oldest objects may lose their protection from then on (without any upkeep at all: the
+    oldest snapshot's time + N, the config being older still)."""
+    out = []
+    for name, repo in plan.repositories.items():
+        state = obs.repositories.get(name)
+        if state is None or not state.reachable or state.immutable_days is None:
+            continue
+        period = timedelta(days=state.immutable_days)
+        subject = f"repository {name}"
+        if state.last_upkeep is not None:
+            lapse = state.last_upkeep + period / 2
+            since = _age(obs.now - state.last_upkeep)
+            evidence = f"Object Lock {state.immutable_days} days; retention last extended by prune {since} ago"
+        else:
+            times = [s.time for snaps in state.snapshots.values() for s in snaps]
+            if not times:
+                continue
+            lapse = min(times) + period
+            oldest = _age(obs.now - min(times))
+            evidence = (
+                f"Object Lock {state.immutable_days} days; retention never extended; oldest snapshot {oldest} old"
+            )
+        fix = (
+            f"run `sauvegarde retention extend --repo {repo.url}` now, and schedule prune for this repository "
+            f"(repositories.{name}.prune) more often than every {format_duration(period / 2)}"
+        )
+        if obs.now >= lapse:
+            out.append(
+                Finding(
+                    "object-lock",
+                    "fail",
+                    subject,
+                    f"Object Lock protection of the oldest objects may have lapsed {_age(obs.now - lapse)} ago: "
+                    "anyone holding the bucket credentials can delete them",
+                    evidence,
+                    fix,
+                )
+            )
+        elif obs.now >= lapse - min(LOCK_WARN_BEFORE, period / 4):
+            out.append(
+                Finding(
+                    "object-lock",
+                    "warn",
+                    subject,
+                    f"Object Lock protection of the oldest objects lapses in {_age(lapse - obs.now)} unless "
+                    "retention is extended",
+                    evidence,
+                    fix,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    "object-lock",
+                    "ok",
+                    subject,
+                    f"Object Lock retention held for {_age(lapse - obs.now)} at least",
+                    evidence,
+                )
+            )
+    return out
+
+
 RULES: list[Callable[[Plan, Observation], list[Finding]]] = [
     rule_3_2_1_1_0,
     rule_rpo,
@@ -476,6 +547,7 @@ RULES: list[Callable[[Plan, Observation], list[Finding]]] = [
     rule_key_escrow,
     rule_same_disk,
     rule_retention,
+    rule_object_lock,
 ]
 
 

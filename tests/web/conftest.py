@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,16 +39,50 @@ class Site:
         return [os.fsencode(p) for p in str(self.data).split("/") if p]
 
 
-def make_site(tmp: Path) -> Site:
+# two more assets for the browser tests, so the status page shows every colour: ``mail`` backed up 22 hours ago
+# against a 1-day RPO (amber: past 80% of it), ``archives`` never backed up (red)
+MORE_ASSETS = """
+[assets.mail]
+description = "mail archive"
+paths = ["{tmp}/mail"]
+criticality = "medium"
+rpo = "1d"
+rto = "1d"
+schedule = "daily 03:00"
+retention = {{ keep_last = 3 }}
+repositories = ["nas"]
+[assets.archives]
+description = "scanned archives"
+paths = ["{tmp}/archives"]
+criticality = "low"
+rpo = "1d"
+rto = "3d"
+schedule = "daily 04:00"
+retention = {{ keep_last = 3 }}
+repositories = ["nas"]
+"""
+
+
+def make_site(tmp: Path, every_colour: bool = False) -> Site:
+    """The plan backed up by the real CLI; with ``every_colour``, also an amber and a red asset and a drill."""
     base = tmp / "env"
     base.mkdir()
     cli = Cli(private_env(base, tmp / "repo"), tmp)
-    plan = write_plan(tmp)
+    plan = write_plan(tmp, MORE_ASSETS.format(tmp=tmp) if every_colour else "")
     data = tmp / "data"
     with open(os.path.join(os.fsencode(data), ODD_NAME), "wb") as f:
         f.write(ODD_CONTENT)
     cli.run("plan", "init", "--plan", plan, *KDF)
-    cli.run("run", "--plan", plan, "--once")
+    if every_colour:
+        for name in ("mail", "archives"):
+            (tmp / name).mkdir()
+            (tmp / name / "inbox.txt").write_text(f"{name}\n" * 100)
+        earlier = (datetime.now(UTC) - timedelta(hours=22)).strftime("%Y-%m-%dT%H:%M:%S+0000")
+        cli.run("run", "--plan", plan, "--once", "--asset", "mail", "--now", earlier)
+        cli.run("run", "--plan", plan, "--once", "--asset", "documents")
+        cli.run("drill", "--plan", plan, "--asset", "documents")
+    else:
+        cli.run("run", "--plan", plan, "--once")
     htpasswd = tmp / "htpasswd"
     add_user(str(htpasswd), USER, PASSWORD, cost=4)
     return Site(tmp, plan, data, cli, htpasswd)

@@ -21,9 +21,7 @@ TAIL_LINES = 20
 
 def drill_available() -> bool:
     """Whether this installation has restore drills (the ``drill`` command and its module)."""
-    from sauvegarde.cli.main import COMMANDS
-
-    return "drill" in COMMANDS and importlib.util.find_spec("sauvegarde.drill") is not None
+    return all(importlib.util.find_spec(m) is not None for m in ("sauvegarde.drill", "sauvegarde.cli.drill"))
 
 
 @dataclass

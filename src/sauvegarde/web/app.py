@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sauvegarde.plan.load import load_plan
 from sauvegarde.plan.model import format_duration
+from sauvegarde.report.metrics import Facts, exposition
 from sauvegarde.state.db import StateDB, default_path
 from sauvegarde.util.units import human_bytes
 from sauvegarde.web.actions import Jobs, drill_available
@@ -42,8 +43,17 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'"
 )
+# the DR document is standalone HTML (its own inline styles, charts as data: images); still no script
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
 SESSION_COOKIE = "sauvegarde_web"
 SESSION_HOURS = 12
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# the DR document's HTML renderer, ``(plan, db, now) -> str``, in sauvegarde.report.document (another part of issue 7)
+REPORT_FUNCTIONS = ("render_html", "html_document", "document_html", "render_document", "html")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -88,8 +98,9 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):  # the report sets its own
+                    headers.append((b"content-security-policy", CSP.encode()))
                 headers += [
-                    (b"content-security-policy", CSP.encode()),
                     (b"x-frame-options", b"DENY"),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
@@ -101,6 +112,45 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def host_name(host: str) -> str:
+    """The name in a ``Host`` header value (``[::1]:8080`` -> ``::1``, ``Example.org:80`` -> ``example.org``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class RequestGuard:
+    """Refuses what a browser would only send when tricked.
+
+    Without login (loopback only), a ``Host`` other than a loopback name means a page elsewhere resolved its own
+    name to 127.0.0.1 (DNS rebinding) and is reading the dashboard: 421. A POST whose ``Origin`` is not this
+    server's, or that the browser marks ``Sec-Fetch-Site: cross-site``, is refused (403) before the CSRF check.
+    """
+
+    def __init__(self, app: ASGIApp, loopback_only: bool) -> None:
+        self.app = app
+        self.loopback_only = loopback_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            host = headers.get("host", "")
+            refusal: Response | None = None
+            if self.loopback_only and host_name(host) not in LOOPBACK_HOSTS:
+                refusal = PlainTextResponse("this dashboard answers on its loopback address only\n", 421)
+            elif scope.get("method") == "POST":
+                origin = headers.get("origin")
+                if origin is not None and origin != "null" and urlsplit(origin).netloc.lower() != host.lower():
+                    refusal = PlainTextResponse("cross-origin request refused\n", 403)
+                elif headers.get("sec-fetch-site") == "cross-site":
+                    refusal = PlainTextResponse("cross-site request refused\n", 403)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def optional(module: str, *names: str) -> Any:
@@ -127,9 +177,7 @@ class Dashboard:
         self.jobs = Jobs(options.plan_path, on_done=self.changed)
         self.accounts = Accounts(options.htpasswd)
         self.drill = drill_available()
-        self.metrics = optional("sauvegarde.report.metrics", "exposition")
-        self.metrics_gather = optional("sauvegarde.report.metrics", "gather")
-        self.report = optional("sauvegarde.report", "render_html", "html_report")
+        self.report = optional("sauvegarde.report.document", *REPORT_FUNCTIONS)
         self.env = Environment(
             loader=FileSystemLoader(os.path.join(HERE, "templates")),
             autoescape=select_autoescape(default=True),
@@ -141,6 +189,11 @@ class Dashboard:
             when=when,
             duration=lambda s: "—" if s is None else format_duration_s(float(s)),
         )
+
+    def metrics(self) -> bytes:
+        """The Prometheus exposition of the current overview (the same gathering the pages show)."""
+        ov = self.overview.get()
+        return exposition(Facts(self.plan, ov.observation, ov.findings, self.db))
 
     def changed(self) -> None:
         """An action ended: the next page gathers afresh."""
@@ -159,8 +212,6 @@ class Dashboard:
             login=self.accounts.required,
             plan=self.plan,
             drill=self.drill,
-            has_metrics=self.metrics is not None and self.metrics_gather is not None,
-            has_report=self.report is not None,
             path=request.url.path,
             **context,
         )
@@ -189,6 +240,8 @@ class Dashboard:
 def format_duration_s(seconds: float) -> str:
     from datetime import timedelta
 
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     return format_duration(timedelta(seconds=round(seconds)))
@@ -217,6 +270,7 @@ def create_app(options: WebOptions) -> Starlette:
     ]
     middleware = [
         Middleware(SecurityHeaders),
+        Middleware(RequestGuard, loopback_only=not dash.accounts.required),
         Middleware(
             SessionMiddleware,
             secret_key=secrets.token_urlsafe(32),

@@ -23,6 +23,7 @@ from sauvegarde.errors import SauvegardeError
 from sauvegarde.plan.rules import SEVERITIES
 from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.web import browse as paths
+from sauvegarde.web.app import REPORT_CSP
 from sauvegarde.web.auth import FormTooLarge, csrf_ok, read_form
 from sauvegarde.web.charts import line_chart
 from sauvegarde.web.data import SnapshotRow, history
@@ -162,12 +163,18 @@ def _charts(dash: Dashboard) -> dict[str, Any]:
         "charts": [
             line_chart("Data stored per repository (added by backups and copies, before prune)", stored, size_fmt),
             line_chart("Asset size at each snapshot", sizes, size_fmt),
-            line_chart("Backup duration", durations, lambda v: f"{v:.0f}s" if v >= 10 else f"{v:.1f}s"),
+            line_chart("Backup duration", durations, _short_seconds),
         ],
         "drills": list(reversed(hist.drills)),
         "guard": list(reversed(hist.guard)),
         "backups": list(reversed(hist.backups))[:50],
     }
+
+
+def _short_seconds(v: float) -> str:
+    if v < 1:
+        return f"{v * 1000:.0f}ms"
+    return f"{v:.0f}s" if v >= 10 else f"{v:.1f}s"
 
 
 def _short_bytes(n: float) -> str:
@@ -274,13 +281,7 @@ def action(dash: Dashboard) -> Handler:
 
 def metrics(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
-        if dash.metrics is None or dash.metrics_gather is None:
-            return PlainTextResponse("metrics are not available in this installation\n", 404)
-
-        def render() -> bytes:
-            return bytes(dash.metrics(dash.metrics_gather(dash.plan, dash.db, dash.clock())))
-
-        body = await run_in_threadpool(render)
+        body = await run_in_threadpool(dash.metrics)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return handler
@@ -289,8 +290,8 @@ def metrics(dash: Dashboard) -> Handler:
 def report(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
         if dash.report is None:
-            return dash.page(request, "error.html", status=404, message="the report is not available here yet")
+            return dash.page(request, "report_missing.html", status=503)
         html = await run_in_threadpool(dash.report, dash.plan, dash.db, dash.clock())
-        return HTMLResponse(str(html))
+        return HTMLResponse(str(html), headers={"Content-Security-Policy": REPORT_CSP})
 
     return handler

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
 import pytest
-from starlette.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx still works and is what we pin
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from conftest import ODD_CONTENT, ODD_NAME, PASSWORD, USER, Site
 from sauvegarde.web.app import WebOptions, create_app
@@ -202,3 +207,59 @@ def test_web_refuses_a_public_address_without_htpasswd(site_env: Site) -> None:
     assert b"--htpasswd" in res.stderr
     res = site_env.cli.run("web", "--plan", site_env.plan, "--htpasswd", site_env.tmp / "none", check_exit=2)
     assert b"no htpasswd file" in res.stderr
+
+
+def test_metrics_are_the_prometheus_exposition_behind_the_login(
+    open_client: TestClient, locked_client: TestClient
+) -> None:
+    resp = open_client.get("/metrics")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain; version=0.0.4")
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(resp.text)
+        for s in family.samples
+    }
+    at = (("asset", "documents"), ("repository", "nas"))
+    assert found[("sauvegarde_rpo_compliant", at)] == 1
+    assert found[("sauvegarde_snapshots", at)] >= 1
+    assert found[("sauvegarde_repository_up", (("repository", "offsite"),))] == 1
+    assert locked_client.get("/metrics").status_code == 401  # a scraper gets 401, not the login page
+    assert locked_client.get("/metrics", auth=(USER, PASSWORD)).status_code == 200
+
+
+def test_report_page_serves_the_document_or_says_it_is_missing(open_client: TestClient) -> None:
+    dash = open_client.app.state.dashboard  # type: ignore[attr-defined]
+    resp = open_client.get("/report")
+    if dash.report is None:
+        assert resp.status_code == 503 and "Report not available" in resp.text
+        dash.report = lambda plan, db, now: 1 / 0
+        broken = open_client.get("/report")
+        assert broken.status_code == 500 and "ZeroDivisionError" in broken.text and "Report failed" in broken.text
+        dash.report = lambda plan, db, now: f"<!doctype html><h1>{plan.organisation.name}</h1><style>h1{{}}</style>"
+        ok = open_client.get("/report")
+        assert ok.status_code == 200 and "Les Tilleuls" in ok.text
+        assert "'unsafe-inline'" in ok.headers["content-security-policy"]
+    else:
+        assert resp.status_code == 200 and "documents" in resp.text
+        assert "script-src" not in resp.headers["content-security-policy"]
+    assert len(resp.headers.get_list("content-security-policy")) == 1
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "127.0.0.1.evil.example", "[::2]:80"])
+def test_without_login_only_loopback_host_names_are_answered(open_client: TestClient, host: str) -> None:
+    """A page elsewhere that rebinds its name to 127.0.0.1 cannot read an open dashboard."""
+    assert open_client.get("/", headers={"Host": host}).status_code == 421
+    for ok in ("127.0.0.1:8080", "localhost", "[::1]:8080"):
+        assert open_client.get("/healthz", headers={"Host": ok}).status_code == 200
+
+
+def test_login_mode_answers_any_host_but_refuses_cross_origin_posts(locked_client: TestClient) -> None:
+    assert locked_client.get("/login", headers={"Host": "backup.example.org"}).status_code == 200
+    token = csrf_of(locked_client.get("/login").text)
+    creds = {"csrf": token, "user": USER, "password": PASSWORD, "next": "/"}
+    evil = locked_client.post("/login", data=creds, headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403
+    site = locked_client.post("/login", data=creds, headers={"Sec-Fetch-Site": "cross-site"})
+    assert site.status_code == 403
+    same = locked_client.post("/login", data=creds, headers={"Origin": "http://127.0.0.1"})
+    assert same.status_code == 303

@@ -291,7 +291,11 @@ def report(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
         if dash.report is None:
             return dash.page(request, "report_missing.html", status=503)
-        html = await run_in_threadpool(dash.report, dash.plan, dash.db, dash.clock())
+        try:
+            html = await run_in_threadpool(dash.report, dash.plan, dash.db, dash.clock())
+        except Exception as exc:  # the page says what failed; the rest of the dashboard goes on
+            message = f"the report could not be built: {type(exc).__name__}: {exc}"
+            return dash.page(request, "error.html", status=500, heading="Report failed", message=message)
         return HTMLResponse(str(html), headers={"Content-Security-Policy": REPORT_CSP})
 
     return handler

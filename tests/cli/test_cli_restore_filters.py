@@ -23,7 +23,8 @@ def _tree(src: Path) -> None:
     write_file(src / "docs" / "a.txt", b"a\n")
     write_file(src / "docs" / "b.tmp", b"tmp\n")
     write_file(src / "docs" / "old" / "c.txt", b"c\n")
-    write_file(src / "photos" / "p.jpg", random_bytes(MiB, seed=51))
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + random_bytes(MiB, seed=51) + b"\xff\xd9"  # a photo: random, framed
+    write_file(src / "photos" / "p.jpg", jpeg)
     write_file(src / "cache" / "x.tmp", b"x\n")
     write_file(src / "top.txt", b"top\n")
 

@@ -100,6 +100,7 @@ COMMANDS = [
     "metrics",
     "drill",
     "web",
+    "report",
 ]
 
 

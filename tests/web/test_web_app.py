@@ -263,3 +263,16 @@ def test_login_mode_answers_any_host_but_refuses_cross_origin_posts(locked_clien
     assert site.status_code == 403
     same = locked_client.post("/login", data=creds, headers={"Origin": "http://127.0.0.1"})
     assert same.status_code == 303
+
+
+def test_over_https_cookies_are_secure_and_hsts_is_sent(site_env: Site) -> None:
+    app = create_app(WebOptions(str(site_env.plan), htpasswd=str(site_env.htpasswd), https=True))
+    with TestClient(app, base_url="https://127.0.0.1", follow_redirects=False) as client:
+        page = client.get("/login")
+        cookie = page.headers["set-cookie"].lower()
+        assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        app.state.dashboard.close()
+    with client_for(site_env, login=True) as plain:
+        assert "strict-transport-security" not in plain.get("/login").headers
+        plain.app.state.dashboard.close()  # type: ignore[attr-defined]

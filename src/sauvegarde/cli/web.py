@@ -18,10 +18,16 @@ from sauvegarde.errors import UsageError
 @click.option(
     "--htpasswd",
     type=click.Path(dir_okay=False),
-    help="htpasswd file of bcrypt hashes (`serve adduser`): login required. Mandatory beyond loopback.",
+    help="Accounts (bcrypt htpasswd; add one with `sauvegarde serve adduser --htpasswd FILE USER`): login "
+    "required. Mandatory beyond loopback.",
 )
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM).")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
+@click.option(
+    "--behind-https",
+    is_flag=True,
+    help="A reverse proxy serves the dashboard over HTTPS: session cookies only over HTTPS, and HSTS.",
+)
 def command(
     plan_path: str | None,
     now: datetime | None,
@@ -29,9 +35,11 @@ def command(
     htpasswd: str | None,
     tls_cert: str | None,
     tls_key: str | None,
+    behind_https: bool,
 ) -> None:
     """Serve the plan's dashboard: status lights per asset and repository, snapshots, findings, drill and guard
-    history, charts, a snapshot browser with downloads, and "run now" / "drill now" buttons."""
+    history, charts, a snapshot browser with downloads, the DR report, Prometheus /metrics, and "run now" /
+    "drill now" buttons. See docs/web.md (login, TLS, reverse proxy)."""
     from sauvegarde.plan.load import resolve_plan_path
     from sauvegarde.web.auth import is_loopback
 
@@ -51,11 +59,11 @@ def command(
     options = WebOptions(
         plan_path=resolve_plan_path(plan_path),
         htpasswd=htpasswd,
-        https=bool(tls_cert),
+        https=bool(tls_cert) or behind_https,
         clock=clock(now) if now is not None else None,
     )
     app = create_app(options)
-    scheme = "https" if tls_cert else "http"
+    scheme = "https" if tls_cert else "http"  # behind a proxy: what the dashboard itself speaks
     login = "login required" if htpasswd else "no login (loopback only)"
     click.echo(f"sauvegarde: dashboard of {options.plan_path} on {scheme}://{listen} ({login})", err=True)
     config = uvicorn.Config(

@@ -78,7 +78,7 @@ register_url_convertor("anypath", AnyPathConvertor())
 class WebOptions:
     plan_path: str
     htpasswd: str | None = None  # None: no login (the command allows it on loopback only)
-    https: bool = False  # secure cookies
+    https: bool = False  # served over HTTPS (itself or a proxy): Secure cookies and HSTS
     clock: Clock | None = None  # the real clock unless given (tests, ``--now``)
     status_ttl: float = 15.0
 
@@ -86,8 +86,9 @@ class WebOptions:
 class SecurityHeaders:
     """Adds the security headers to every response, and ``no-store`` to everything but the stylesheet."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
         self.app = app
+        self.https = https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,6 +109,8 @@ class SecurityHeaders:
                 ]
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
+                if self.https:
+                    headers.append((b"strict-transport-security", b"max-age=31536000"))
                 message["headers"] = headers
             await send(message)
 
@@ -269,7 +272,7 @@ def create_app(options: WebOptions) -> Starlette:
         Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),
     ]
     middleware = [
-        Middleware(SecurityHeaders),
+        Middleware(SecurityHeaders, https=options.https),
         Middleware(RequestGuard, loopback_only=not dash.accounts.required),
         Middleware(
             SessionMiddleware,

@@ -8,7 +8,6 @@ CSRF token. The page handlers are in :mod:`sauvegarde.web.views`.
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 import time
@@ -30,7 +29,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sauvegarde.plan.load import load_plan
-from sauvegarde.plan.model import format_duration
+from sauvegarde.plan.model import Plan, format_duration
+from sauvegarde.report.document import render_html
 from sauvegarde.report.metrics import Facts, exposition
 from sauvegarde.state.db import StateDB, default_path
 from sauvegarde.util.units import human_bytes
@@ -52,8 +52,6 @@ SESSION_COOKIE = "sauvegarde_web"
 SESSION_HOURS = 12
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# the DR document's HTML renderer, ``(plan, db, now) -> str``, in sauvegarde.report.document (another part of issue 7)
-REPORT_FUNCTIONS = ("render_html", "html_document", "document_html", "render_document", "html")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -156,15 +154,6 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
 
-def optional(module: str, *names: str) -> Any:
-    """The first of ``names`` in ``module`` if that module exists here (other sessions' work), else None."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return next((getattr(mod, n) for n in names if callable(getattr(mod, n, None))), None)
-
-
 class Dashboard:
     """The dashboard's shared state: plan, state database, caches, actions, accounts, templates."""
 
@@ -180,7 +169,7 @@ class Dashboard:
         self.jobs = Jobs(options.plan_path, on_done=self.changed)
         self.accounts = Accounts(options.htpasswd)
         self.drill = drill_available()
-        self.report = optional("sauvegarde.report.document", *REPORT_FUNCTIONS)
+        self.report: Callable[[Plan, StateDB, datetime], str] = render_html
         self.env = Environment(
             loader=FileSystemLoader(os.path.join(HERE, "templates")),
             autoescape=select_autoescape(default=True),

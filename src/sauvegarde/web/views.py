@@ -289,8 +289,6 @@ def metrics(dash: Dashboard) -> Handler:
 
 def report(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
-        if dash.report is None:
-            return dash.page(request, "report_missing.html", status=503)
         try:
             html = await run_in_threadpool(dash.report, dash.plan, dash.db, dash.clock())
         except Exception as exc:  # the page says what failed; the rest of the dashboard goes on

@@ -263,8 +263,14 @@ def test_login_mode_answers_any_host_but_refuses_cross_origin_posts(locked_clien
     assert evil.status_code == 403
     site = locked_client.post("/login", data=creds, headers={"Sec-Fetch-Site": "cross-site"})
     assert site.status_code == 403
+    sandboxed = locked_client.post("/login", data=creds, headers={"Origin": "null"})
+    assert sandboxed.status_code == 403
+    other_port = locked_client.post("/login", data=creds, headers={"Origin": "http://127.0.0.1:9999"})
+    assert other_port.status_code == 303  # the same host through a proxy on another port
+    creds["csrf"] = csrf_of(locked_client.get("/").text)  # a login renews the token
     same = locked_client.post("/login", data=creds, headers={"Origin": "http://127.0.0.1"})
     assert same.status_code == 303
+    assert same.headers["referrer-policy"] == "same-origin"
 
 
 def test_over_https_cookies_are_secure_and_hsts_is_sent(site_env: Site) -> None:

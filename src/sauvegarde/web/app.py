@@ -102,7 +102,7 @@ class SecurityHeaders:
                 headers += [
                     (b"x-frame-options", b"DENY"),
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),  # not no-referrer: it makes form POSTs send Origin: null
                     (b"cross-origin-opener-policy", b"same-origin"),
                 ]
                 if not static:
@@ -127,8 +127,9 @@ class RequestGuard:
     """Refuses what a browser would only send when tricked.
 
     Without login (loopback only), a ``Host`` other than a loopback name means a page elsewhere resolved its own
-    name to 127.0.0.1 (DNS rebinding) and is reading the dashboard: 421. A POST whose ``Origin`` is not this
-    server's, or that the browser marks ``Sec-Fetch-Site: cross-site``, is refused (403) before the CSRF check.
+    name to 127.0.0.1 (DNS rebinding) and is reading the dashboard: 421. A POST whose ``Origin`` names another host
+    (``null`` included: a sandboxed or file page), or that the browser marks ``Sec-Fetch-Site: cross-site``, is
+    refused (403) before the CSRF check.
     """
 
     def __init__(self, app: ASGIApp, loopback_only: bool) -> None:
@@ -144,7 +145,7 @@ class RequestGuard:
                 refusal = PlainTextResponse("this dashboard answers on its loopback address only\n", 421)
             elif scope.get("method") == "POST":
                 origin = headers.get("origin")
-                if origin is not None and origin != "null" and urlsplit(origin).netloc.lower() != host.lower():
+                if origin is not None and host_name(urlsplit(origin).netloc) != host_name(host):
                     refusal = PlainTextResponse("cross-origin request refused\n", 403)
                 elif headers.get("sec-fetch-site") == "cross-site":
                     refusal = PlainTextResponse("cross-site request refused\n", 403)
@@ -236,6 +237,8 @@ def format_duration_s(seconds: float) -> str:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
+    if seconds >= 3600:  # an age in hours needs no seconds
+        return format_duration(timedelta(minutes=round(seconds / 60)))
     return format_duration(timedelta(seconds=round(seconds)))
 
 

@@ -18,6 +18,7 @@ with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx still wo
 
 from conftest import ODD_CONTENT, ODD_NAME, PASSWORD, USER, Site
 from sauvegarde.web.app import WebOptions, create_app
+from sauvegarde.web.auth import Throttle
 from sauvegarde.web.browse import BadPath, content_disposition, parse
 from sauvegarde.web.charts import line_chart
 
@@ -284,3 +285,37 @@ def test_over_https_cookies_are_secure_and_hsts_is_sent(site_env: Site) -> None:
     with client_for(site_env, login=True) as plain:
         assert "strict-transport-security" not in plain.get("/login").headers
         plain.app.state.dashboard.close()  # type: ignore[attr-defined]
+
+
+def test_wrong_passwords_throttle_that_user_name(locked_client: TestClient) -> None:
+    token = csrf_of(locked_client.get("/login").text)
+
+    def attempt(user: str, password: str) -> int:
+        form = {"csrf": token, "user": user, "password": password, "next": "/"}
+        return locked_client.post("/login", data=form).status_code
+
+    assert [attempt(USER, f"guess{i}") for i in range(5)] == [401] * 5
+    refused = locked_client.post("/login", data={"csrf": token, "user": USER.upper(), "password": PASSWORD})
+    assert refused.status_code == 429 and "Too many wrong passwords" in refused.text
+    assert 25 <= int(refused.headers["retry-after"]) <= 31
+    assert attempt(USER, PASSWORD) == 429  # even the right one, until the wait is over
+    assert locked_client.get("/findings", auth=(USER, PASSWORD)).status_code == 303  # Basic auth too
+    assert attempt("someone-else", "x") == 401  # other names are not affected
+
+
+def test_throttle_doubles_the_wait_and_forgets_on_success() -> None:
+    throttle = Throttle(free=2, base=10, cap=25, keep=3)
+    throttle.failed("a")
+    assert throttle.wait("a") == 0
+    throttle.failed("a")
+    assert 9 < throttle.wait("A") <= 10
+    throttle.failed("a")
+    assert 19 < throttle.wait("a") <= 20
+    throttle.failed("a")
+    assert 24 < throttle.wait("a") <= 25  # capped
+    throttle.succeeded("a")
+    assert throttle.wait("a") == 0
+    for name in ("b", "c", "d", "e"):
+        throttle.failed(name)
+        throttle.failed(name)
+    assert throttle.wait("b") == 0 and throttle.wait("e") > 0  # only the newest three names are kept

@@ -67,6 +67,12 @@ def login(dash: Dashboard) -> Handler:
             return PlainTextResponse("invalid or missing CSRF token: reload the page\n", 403)
         target = _safe_next(form.get("next"))
         user = form.get("user", "")
+        wait = dash.accounts.throttle.wait(user)
+        if dash.accounts.required and wait > 0:
+            error = f"Too many wrong passwords for this user: try again in {wait:.0f} seconds."
+            response = dash.page(request, "login.html", status=429, next=target, error=error)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
         if not dash.accounts.required or await dash.accounts.check(user, form.get("password", "")):
             dash.accounts.log_in(request, user or "-")
             return RedirectResponse(target, 303)

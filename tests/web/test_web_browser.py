@@ -190,7 +190,12 @@ def test_login_is_asked_then_the_status_page_shows_every_light(browser: BrowserC
             for asset in ("documents", "mail", "archives")
         }
         assert lights == {"documents": "light green", "mail": "light amber", "archives": "light red"}
-        expect(tab.locator("#asset-documents")).to_contain_text("Last drill: 20")  # a drill date, not "none yet"
+        drill = tab.locator("#asset-documents .last-drill")
+        expect(drill).to_contain_text("pass")
+        expect(drill).to_contain_text("RTO 4h")
+        expect(tab.locator("#asset-archives .last-drill")).to_contain_text("none yet")
+        expect(tab.locator("#asset-documents .guard")).to_contain_text("clean")
+        expect(tab.locator("#asset-archives .guard")).to_contain_text("no verdict yet")
         expect(tab.locator("#repo-nas .light")).to_have_class("light red")  # its worst asset
         counts = check_screenshot(dashboard.shot(tab, "status"), colours={"green": GREEN, "amber": AMBER, "red": RED})
         print("status light pixels:", counts)

@@ -22,6 +22,7 @@ from starlette.responses import (
 from sauvegarde.errors import SauvegardeError
 from sauvegarde.plan.rules import SEVERITIES
 from sauvegarde.repository.tree import DIR, FILE
+from sauvegarde.state.peers import GuardVerdict, guard_verdicts
 from sauvegarde.web import browse as paths
 from sauvegarde.web.app import REPORT_CSP
 from sauvegarde.web.auth import FormTooLarge, csrf_ok, read_form
@@ -95,14 +96,21 @@ def logout(dash: Dashboard) -> Handler:
     return handler
 
 
+def latest_guard(dash: Dashboard) -> dict[str, GuardVerdict]:
+    """The newest guard verdict of each asset."""
+    return {v.asset: v for v in guard_verdicts(dash.db)}  # oldest first: the newest wins
+
+
 def status(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
         ov = await run_in_threadpool(dash.overview.get)
+        guard = await run_in_threadpool(latest_guard, dash)
         counts = {s: sum(1 for f in ov.findings if f.severity == s) for s in SEVERITIES}
         return dash.page(
             request,
             "status.html",
             overview=ov,
+            guard=guard,
             counts=counts,
             jobs=dash.jobs.recent(),
             running={k: dash.jobs.running(k) is not None for k in ("run", "drill")},

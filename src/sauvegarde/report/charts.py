@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from sauvegarde.report.history import History
-from sauvegarde.util.units import human_bytes
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#9333ea", "#0891b2", "#be185d", "#4b5563")
 GREEN, AMBER, RED, GREY = "#16a34a", "#d97706", "#dc2626", "#6b7280"
@@ -68,6 +67,8 @@ def _legend(ax: Axes) -> None:
 
 
 def seconds_text(s: float) -> str:
+    if 0 < s < 1:
+        return f"{s:.2g}s"
     if s < 60:
         return f"{s:.0f}s" if s >= 10 or s == 0 else f"{s:.1f}s"
     if s < 3600:
@@ -81,6 +82,14 @@ def _formatter(fmt: Callable[[float], str]) -> FuncFormatter:
     return FuncFormatter(lambda v, _pos: fmt(v))
 
 
+def byte_unit(largest: float) -> tuple[float, str]:
+    """The binary unit the axis of sizes up to ``largest`` reads best in."""
+    for power, name in ((4, "TiB"), (3, "GiB"), (2, "MiB"), (1, "KiB")):
+        if largest >= 1024**power:
+            return float(1024**power), name
+    return 1.0, "bytes"
+
+
 def stored_size(h: History, tz: tzinfo | None) -> Chart:
     title = "Stored size per repository"
     caption = (
@@ -91,16 +100,23 @@ def stored_size(h: History, tz: tzinfo | None) -> Chart:
         return Chart("stored-size", title, "No backup recorded yet.", None)
     fig, ax = _figure(title)
     names = sorted(set(h.stored) | set(h.measured))
+    largest = max([p[1] for pts in h.stored.values() for p in pts] + [v for _, v in h.measured.values()] + [1.0])
+    unit, unit_name = byte_unit(largest)
     for i, repo in enumerate(names):
         colour = PALETTE[i % len(PALETTE)]
         points = h.stored.get(repo, [])
+        width = max(1.2, 3.2 - 0.9 * i)  # later lines thinner, so that equal series stay visible
         if points:
-            ax.step(x(p[0] for p in points), [p[1] for p in points], where="post", color=colour, label=repo, lw=1.6)
+            ax.step(
+                x(p[0] for p in points), [p[1] / unit for p in points], where="post", color=colour, label=repo, lw=width
+            )
         if repo in h.measured:
             t, v = h.measured[repo]
-            ax.plot(x([t]), [v], marker="D", color=colour, ms=6, ls="none", label=None if points else repo)
+            ax.plot(
+                x([t]), [v / unit], marker="D", color=colour, ms=8 - 1.5 * i, ls="none", label=None if points else repo
+            )
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_formatter(_formatter(lambda v: human_bytes(v) if v else "0"))
+    ax.set_ylabel(unit_name, fontsize=8)
     _time_axis(ax, tz)
     _legend(ax)
     return Chart("stored-size", title, caption, png(fig))

@@ -334,7 +334,7 @@ def drill_rows(plan: Plan, obs: Observation, db: StateDB, limit: int = 20) -> li
                 _seconds(estimate.total_seconds()) if estimate is not None else "-",
                 _seconds(rto),
                 "pass" if d.passed else "fail",
-                d.message,
+                redact_url(d.message),
             )
         )
     return list(reversed(rows))
@@ -352,7 +352,7 @@ def guard_rows(plan: Plan, db: StateDB, limit: int = 15) -> list[GuardRow]:
             v.repository,
             v.snapshot_id[:8],
             v.verdict,
-            v.message,
+            redact_url(v.message),
             v.released,
         )
         for v in reversed(chosen)

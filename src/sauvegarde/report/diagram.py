@@ -17,14 +17,13 @@ from sauvegarde.plan.model import Plan, format_duration
 from sauvegarde.report.charts import PALETTE, RED, png
 from sauvegarde.report.content import redact_url
 
-BOX_W, ASSET_H, REPO_H, GAP, COL_W, PAD = 2.6, 0.95, 1.15, 0.35, 3.6, 0.3
+BOX_W, ASSET_H, REPO_H, GAP, COL_W, PAD = 2.5, 0.95, 1.15, 0.35, 3.3, 0.3
 ZONES = {
     "same-host": ("On the protected host", "#eff6ff", "#93c5fd"),
     "same-site": ("Same site", "#f0fdf4", "#86efac"),
     "off-site": ("Off site", "#fefce8", "#fcd34d"),
     "cloud": ("Cloud", "#faf5ff", "#d8b4fe"),
 }
-CRITICALITY = {"critical": "#dc2626", "high": "#d97706", "medium": "#2563eb", "low": "#6b7280"}
 
 
 @dataclass
@@ -64,10 +63,11 @@ def diagram(plan: Plan) -> bytes:
     tallest = max(len(n) * ((ASSET_H if c == "assets" else REPO_H) + GAP) for c, n in columns)
     top = tallest + 0.9
     width = len(columns) * COL_W + 0.4
-    fig = Figure(figsize=(max(7.5, width * 0.95), max(2.6, (top + 0.7) * 0.95)), dpi=120)
+    bottom = -0.25
+    fig = Figure(figsize=(width * 0.85, (top - bottom) * 0.85), dpi=120)
     ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(-0.2, width)
-    ax.set_ylim(-0.7, top + 0.2)
+    ax.set_xlim(-0.2, width - 0.2)
+    ax.set_ylim(bottom, top + 0.1)
     ax.axis("off")
 
     boxes: dict[str, Box] = {}
@@ -83,7 +83,7 @@ def diagram(plan: Plan) -> bytes:
     _zones(ax, zone_boxes, plan)
     for name, asset in plan.assets.items():
         b = boxes[f"assets:{name}"]
-        _box(ax, b, "white", CRITICALITY.get(asset.criticality, "#6b7280"))
+        _box(ax, b, "white", PALETTE[list(plan.assets).index(name) % len(PALETTE)])
         ax.text(b.x + 0.12, b.y + b.h - 0.22, name, fontsize=9, fontweight="bold", va="center")
         ax.text(b.x + 0.12, b.y + b.h - 0.5, f"{asset.criticality} · {asset.schedule}", fontsize=7, va="center")
         ax.text(
@@ -121,15 +121,17 @@ def diagram(plan: Plan) -> bytes:
             fontweight="bold",
         )
 
+    n = len(plan.assets)
     for i, (name, asset) in enumerate(plan.assets.items()):
         colour = PALETTE[i % len(PALETTE)]
+        dy = (i - (n - 1) / 2) * 0.16
         first = boxes[f"repo:{asset.repositories[0]}"]
-        _arrow(ax, boxes[f"assets:{name}"], first, colour, "-")
+        _arrow(ax, boxes[f"assets:{name}"], first, colour, "-", 0.0, dy, 0.0)
         for other in asset.repositories[1:]:
-            _arrow(ax, first, boxes[f"repo:{other}"], colour, "--")
+            _arrow(ax, first, boxes[f"repo:{other}"], colour, "--", dy, dy, 0.2 + 0.08 * i)
     ax.plot([], [], color="#374151", ls="-", label="backup")
     ax.plot([], [], color="#374151", ls="--", label="copy")
-    ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2)
+    ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2, borderaxespad=0.2)
     return png(fig)
 
 
@@ -173,13 +175,18 @@ def _box(ax: Axes, b: Box, face: str, edge: str) -> None:
     )
 
 
-def _arrow(ax: Axes, a: Box, b: Box, colour: str, style: str) -> None:
-    if b.x > a.x + a.w:
-        start, end, rad = a.right, b.left, 0.0
+def _arrow(ax: Axes, a: Box, b: Box, colour: str, style: str, dy_a: float, dy_b: float, bend: float) -> None:
+    """From box ``a`` to box ``b``: straight to the next column, bending below the boxes in between when it skips
+    columns, around the right side within a column. ``dy_*`` shift the ends so that arrows do not overlap."""
+    (ax_, ay), (bx, by) = a.right, b.left
+    if b.x - (a.x + a.w) > COL_W:  # skips a column: from below the box to below the other, bending under
+        start, end, rad = (a.x + a.w * 0.75 + dy_a * 2, a.y), (b.x + b.w * 0.25 + dy_b * 2, b.y), bend + 0.1
+    elif b.x > a.x + a.w:
+        start, end, rad = (ax_, ay + dy_a), (bx, by + dy_b), 0.0
     elif b.x + b.w < a.x:
-        start, end, rad = a.left, b.right, 0.0
-    else:  # same column: around the right side
-        start, end, rad = a.right, b.right, -0.6
+        start, end, rad = (a.x, ay + dy_a), (b.x + b.w, by + dy_b), bend
+    else:
+        start, end, rad = (ax_, ay + dy_a), (b.x + b.w, b.y + b.h / 2 + dy_b), -0.6
     ax.add_patch(
         FancyArrowPatch(
             start,

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from sauvegarde import __version__
 from sauvegarde.plan.model import Plan
 from sauvegarde.plan.observe import observe
-from sauvegarde.plan.rules import SEVERITIES, evaluate, worst
+from sauvegarde.plan.rules import SEVERITIES, Finding, evaluate, worst
 from sauvegarde.report import charts as charts_mod
 from sauvegarde.report.charts import Chart
 from sauvegarde.report.content import (
@@ -28,6 +30,7 @@ from sauvegarde.report.content import (
     contacts,
     drill_rows,
     guard_rows,
+    redact_url,
     repository_rows,
 )
 from sauvegarde.report.diagram import diagram
@@ -74,8 +77,8 @@ def build(plan: Plan, db: StateDB, now: datetime, measure: bool = True) -> Repor
         contacts=contacts(plan),
         assets=asset_rows(plan, obs),
         repositories=repos,
-        findings=[f for f in findings if f.severity != "ok"],
-        holding=[f for f in findings if f.severity == "ok"],
+        findings=[scrubbed(f) for f in findings if f.severity != "ok"],
+        holding=[scrubbed(f) for f in findings if f.severity == "ok"],
         drills=drill_rows(plan, obs, db),
         guard=guard_rows(plan, db),
         alerts=alert_channels(plan),
@@ -92,6 +95,11 @@ def build(plan: Plan, db: StateDB, now: datetime, measure: bool = True) -> Repor
     return Report(content, picture, charts_mod.charts(hist, tz), runbooks(plan))
 
 
+def scrubbed(f: Finding) -> Finding:
+    """The finding with any password in a URL it quotes (a REST location's) taken out."""
+    return replace(f, message=redact_url(f.message), evidence=redact_url(f.evidence), fix=redact_url(f.fix))
+
+
 def _environment(markdown: bool) -> Environment:
     env = Environment(
         loader=PackageLoader("sauvegarde.report", "templates"),
@@ -103,7 +111,16 @@ def _environment(markdown: bool) -> Environment:
     )
     env.filters["cell"] = markdown_cell
     env.filters["code"] = markdown_code
+    env.filters["ticks"] = (lambda v: str(v)) if markdown else html_ticks
     return env
+
+
+_TICKS = re.compile(r"`([^`]+)`")
+
+
+def html_ticks(value: object) -> Markup:
+    """Escaped text whose `backticked` parts become <code> (rule fixes and runbook steps are written that way)."""
+    return Markup(_TICKS.sub(lambda m: f"<code>{m[1]}</code>", str(escape(str(value)))))
 
 
 def markdown_cell(value: object) -> str:

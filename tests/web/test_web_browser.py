@@ -212,8 +212,11 @@ def test_login_is_asked_then_the_status_page_shows_every_light(browser: BrowserC
 def test_snapshot_browser_lists_and_downloads_files(page: Page, dashboard: Dashboard, tmp_path: Path) -> None:
     page.locator("header nav").get_by_role("link", name="nas", exact=True).click()
     expect(page.locator("h1")).to_contain_text("Repository nas")
-    page.locator("#snapshots tr.snapshot", has_text="documents").first.locator("a").click()
+    row = page.locator("#snapshots tr.snapshot", has_text="documents").first
+    row.locator("td.paths a").click()  # straight to the directory backed up
     expect(page.locator("h1")).to_contain_text("Snapshot")
+    expect(page.locator(".crumbs")).to_contain_text("/data/")
+    page.locator(".crumbs a").first.click()  # up to the snapshot's root, then down again name by name
     for segment in dashboard.site.snapshot_parts():
         page.get_by_role("link", name=f"{os.fsdecode(segment)}/", exact=True).click()
     rows = page.locator("#entries tr.entry")

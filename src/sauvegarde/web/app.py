@@ -36,6 +36,7 @@ from sauvegarde.state.db import StateDB, default_path
 from sauvegarde.util.units import human_bytes
 from sauvegarde.web.actions import Jobs, drill_available
 from sauvegarde.web.auth import Accounts, csrf_token
+from sauvegarde.web.browse import path_url
 from sauvegarde.web.data import Clock, OverviewCache, RepositoryPool, when
 
 HERE = os.path.dirname(__file__)
@@ -177,6 +178,7 @@ class Dashboard:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.env.globals["path_url"] = path_url
         self.env.filters.update(
             bytes=lambda n: human_bytes(float(n or 0)),
             when=when,

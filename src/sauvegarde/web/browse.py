@@ -8,6 +8,7 @@ by name in snapshot trees, so nothing could escape them anyway). Downloads strea
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +47,12 @@ class Location:
         for i, p in enumerate(self.parts):
             out.append((display(p), self.url(parts=self.parts[: i + 1], directory=True)))
         return out
+
+
+def path_url(repository: str, snapshot: str, path: str) -> str:
+    """The browser URL of a directory the snapshot was taken of (one of its ``paths``)."""
+    parts = tuple(p for p in os.fsencode(path).split(b"/") if p not in (b"", b".", b".."))
+    return Location(repository, snapshot, parts).url(directory=True)
 
 
 def parse(raw_path: bytes, prefix: bytes) -> Location:

@@ -21,6 +21,7 @@ from sauvegarde.web.app import WebOptions, create_app
 from sauvegarde.web.auth import Throttle
 from sauvegarde.web.browse import BadPath, content_disposition, parse
 from sauvegarde.web.charts import line_chart
+from sauvegarde.web.views import seconds_label
 
 
 def client_for(site: Site, login: bool) -> TestClient:
@@ -80,7 +81,7 @@ def test_pages_render_with_lights_snapshots_findings_and_charts(open_client: Tes
     assert "documents" in status and "nas" in status and "offsite" in status
     assert 'id="run-now"' in status
     history = open_client.get("/history").text
-    assert history.count("<svg") == 3 and "Backup duration" in history
+    assert history.count("<svg") == 4 and "Backup duration" in history
     assert "<polyline" in history or "<circle" in history
     findings = open_client.get("/findings").text
     assert "rpo" in findings
@@ -201,6 +202,7 @@ def test_parse_and_headers_units() -> None:
     chart = line_chart("<b>title</b>", {"a<script>": [(0.0, 1.0), (3600.0, 2.0)]}, str)
     assert "<script>" not in chart and "&lt;b&gt;" in chart and "<polyline" in chart
     assert "no data yet" in line_chart("empty", {}, str)
+    assert [seconds_label(v) for v in (0.04, 2.5, 45, 720, 12600)] == ["40ms", "2.5s", "45s", "12m", "3.5h"]
 
 
 def test_web_refuses_a_public_address_without_htpasswd(site_env: Site) -> None:

@@ -262,7 +262,7 @@ def test_findings_and_history(page: Page, dashboard: Dashboard) -> None:
 
     page.click("nav >> text=History")
     expect(page.locator("h1")).to_have_text("History")
-    expect(page.locator("svg.chart")).to_have_count(3)
+    expect(page.locator("svg.chart")).to_have_count(4)
     expect(page.locator("#drills tbody tr").first).to_contain_text("documents")
     expect(page.locator("#backups tbody tr").first).to_contain_text("ok")
     check_screenshot(dashboard.shot(page, "history"), colours={"chart line": CHART_BLUE})

@@ -170,6 +170,11 @@ def _charts(dash: Dashboard) -> dict[str, Any]:
     for step in hist.backups:
         durations.setdefault(step.asset or "?", []).append((step.started, step.duration_s))
 
+    restores: dict[str, list[tuple[float, float]]] = {}
+    for d in hist.drills:
+        took = d.estimated_full_s if d.estimated_full_s is not None else d.duration_s
+        restores.setdefault(d.asset, []).append((d.started, took))
+
     def size_fmt(v: float) -> str:
         return _short_bytes(v)
 
@@ -177,7 +182,8 @@ def _charts(dash: Dashboard) -> dict[str, Any]:
         "charts": [
             line_chart("Data stored per repository (added by backups and copies, before prune)", stored, size_fmt),
             line_chart("Asset size at each snapshot", sizes, size_fmt),
-            line_chart("Backup duration", durations, _short_seconds),
+            line_chart("Backup duration", durations, seconds_label),
+            line_chart("Full restore time measured by drills (estimated from samples)", restores, seconds_label),
         ],
         "drills": list(reversed(hist.drills)),
         "guard": list(reversed(hist.guard)),
@@ -185,9 +191,14 @@ def _charts(dash: Dashboard) -> dict[str, Any]:
     }
 
 
-def _short_seconds(v: float) -> str:
+def seconds_label(v: float) -> str:
+    """An axis label: ``40ms``, ``2.5s``, ``45s``, ``12m``, ``3.5h``."""
     if v < 1:
         return f"{v * 1000:.0f}ms"
+    if v >= 3600:
+        return f"{v / 3600:.1f}h"
+    if v >= 120:
+        return f"{v / 60:.0f}m"
     return f"{v:.0f}s" if v >= 10 else f"{v:.1f}s"
 
 

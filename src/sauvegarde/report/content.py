@@ -39,6 +39,12 @@ def redact_url(url: str) -> str:
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
 
 
+def url_without_password(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part left out: a location that works in a command, the
+    password then coming from the backend's variable (``SAUVEGARDE_REST_PASSWORD``) or an SSH key."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}@", url)
+
+
 def password_source(plan: Plan, repo: RepositoryPlan) -> str:
     """Where the repository's password comes from on the protected host, never the password."""
     if repo.password_file:

@@ -199,6 +199,6 @@ def _arrow(ax: Axes, a: Box, b: Box, colour: str, style: str, dy_a: float, dy_b:
             connectionstyle=f"arc3,rad={rad}",
             shrinkA=2,
             shrinkB=2,
-            zorder=3,
+            zorder=1.5,  # under the boxes: a crossing line does not cover their text
         )
     )

@@ -14,7 +14,7 @@ from sauvegarde import __version__
 from sauvegarde.plan.access import password_file_path
 from sauvegarde.plan.model import Asset, Plan, RepositoryPlan, format_duration
 from sauvegarde.plan.observe import asset_tag
-from sauvegarde.report.content import password_source, redact_url
+from sauvegarde.report.content import password_source, redact_url, url_without_password
 
 OFF_SITE = ("cloud", "off-site")
 
@@ -159,7 +159,15 @@ def local_restore(plan: Plan, name: str, asset: Asset) -> Procedure:
         Step(
             "Point sauvegarde at the repository and its password",
             f"Repository {first} ({repo.medium}, {repo.failure_domain}), the one every backup goes to first.",
-            [f"export SAUVEGARDE_REPOSITORY={q(redact_url(repo.url))}", *password_exports(plan, repo)],
+            [
+                f"export SAUVEGARDE_REPOSITORY={q(url_without_password(repo.url))}",
+                *(
+                    ["export SAUVEGARDE_REST_PASSWORD='<the server password in the plan's url>'"]
+                    if repo.url.startswith("rest:") and url_without_password(repo.url) != repo.url
+                    else []
+                ),
+                *password_exports(plan, repo),
+            ],
         ),
         Step(
             "Choose the snapshot",
@@ -211,13 +219,16 @@ def new_machine(plan: Plan, name: str, asset: Asset) -> Procedure:
             [
                 f"(umask 077; cat > {pw})",
                 f"(umask 077; head -c 24 /dev/urandom | base64 > {pw})",
-                f"sauvegarde key recover --repo {q(redact_url(repo.url))} --new-password-file {pw}",
+                f"sauvegarde key recover --repo {q(url_without_password(repo.url))} --new-password-file {pw}",
             ],
         ),
         Step(
             "Point sauvegarde at the off-site copy",
             "",
-            [f"export SAUVEGARDE_REPOSITORY={q(redact_url(repo.url))}", f"export SAUVEGARDE_PASSWORD_FILE={pw}"],
+            [
+                f"export SAUVEGARDE_REPOSITORY={q(url_without_password(repo.url))}",
+                f"export SAUVEGARDE_PASSWORD_FILE={pw}",
+            ],
         ),
         Step("List the snapshots of the asset", "", [f"sauvegarde snapshots --tag {q(asset_tag(name))}"]),
         Step("Restore and verify every file", "", _restore_command(name, asset, target)),

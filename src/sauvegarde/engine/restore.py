@@ -32,11 +32,13 @@ from sauvegarde.source import Excluder
 from sauvegarde.source.metadata import gid_for, uid_for
 
 _SPARSE_BLOCK = 64 * 1024
-_MAX_GAP = 1024 * 1024  # blobs of one pack closer than this are fetched in one read
+_MAX_GAP = 1024 * 1024  # blobs of one pack closer than this are fetched in one read...
+_MAX_RUN = 4 * 1024 * 1024  # ... of at most this many bytes (unless one blob is larger): memory per worker
 _ZERO = bytes(_SPARSE_BLOCK)
 
 
 _CREATE_BATCH = 256
+_BATCH_FILES = 4096  # files planned, then written (and verified) before the walk goes on: memory stays flat
 
 
 @dataclass
@@ -125,16 +127,15 @@ class Restore:
             self._restore_entry(prefix, node, [])
         else:
             self._restore_tree(root, b"", [])
-        self.counters.add_total(files=len(self._files), nbytes=sum(f.node.size for f in self._files))
         self.counters.scan_finished = True
-        self._write_contents()
+        self._flush()
         self._make_deferred_links()
         for path, dnode in reversed(self._dirs_made):
             self._apply_metadata(path, dnode)
         if self.opts.verify:
             verify_start = time.monotonic()
-            self._verify()
-            self.summary.verify_s = round(time.monotonic() - verify_start, 3)
+            self._verify_others()
+            self.summary.verify_s = round(self.summary.verify_s + time.monotonic() - verify_start, 3)
         self.summary.duration_s = round(time.monotonic() - start, 3)
         return self.summary
 
@@ -222,6 +223,8 @@ class Restore:
 
     def _plan_file(self, out: bytes, node: Node) -> None:
         """Record where each blob of the file goes; the file itself is created later, in parallel."""
+        if len(self._files) >= _BATCH_FILES:
+            self._flush()
         f = _File(out, node, 0)
         self._files.append(f)
         offset = 0
@@ -258,6 +261,17 @@ class Restore:
         if f.remaining == 0:
             self._finish_file(f)  # no blob will be written to it: finish (or report) now
 
+    def _flush(self) -> None:
+        """Write (and verify) the files planned so far, then forget them."""
+        files = self._files
+        self.counters.add_total(files=len(files), nbytes=sum(f.node.size for f in files))
+        self._write_contents()
+        if self.opts.verify:
+            verify_start = time.monotonic()
+            self._verify_files(files)
+            self.summary.verify_s = round(self.summary.verify_s + time.monotonic() - verify_start, 3)
+        self._files = []
+
     def _write_contents(self) -> None:
         with ThreadPoolExecutor(self.opts.workers, thread_name_prefix="restore") as pool:
             # files are created in batches: a future per file would cost more memory than the files' plan
@@ -275,7 +289,10 @@ class Restore:
         items = sorted(blobs.values(), key=lambda item: item[0].offset)
         run: list[tuple[BlobEntry, list[_Use]]] = []
         for item in items:
-            if run and item[0].offset - (run[-1][0].offset + run[-1][0].length) > _MAX_GAP:
+            end = item[0].offset + item[0].length
+            if run and (
+                item[0].offset - (run[-1][0].offset + run[-1][0].length) > _MAX_GAP or end - run[0][0].offset > _MAX_RUN
+            ):
                 self._restore_run(pack_id, run)
                 run = []
             run.append(item)
@@ -402,17 +419,24 @@ class Restore:
 
     # ---- verification ---------------------------------------------------------------------------------
 
-    def _verify(self) -> None:
-        todo = [f for f in self._files if not f.failed]
+    def _verify_files(self, files: list[_File]) -> None:
+        todo = [f for f in files if not f.failed]
         with ThreadPoolExecutor(self.opts.workers, thread_name_prefix="verify") as pool:
             results = list(pool.map(self._verify_file, todo))
         self.summary.verified += sum(results)
         if self.opts.verify_metadata:
-            entries = [(f.out, f.node) for f, ok in zip(todo, results, strict=True) if ok]
-            for out, node in entries + self._others + self._dirs_made:
-                differences = metadata_differences(out, node, self._is_root)
-                if differences:
-                    self._error(out[len(self._target) :], f"verify: {'; '.join(differences)}")
+            self._verify_metadata([(f.out, f.node) for f, ok in zip(todo, results, strict=True) if ok])
+
+    def _verify_others(self) -> None:
+        """Symlinks, special files and directories, once everything is in place."""
+        if self.opts.verify_metadata:
+            self._verify_metadata(self._others + self._dirs_made)
+
+    def _verify_metadata(self, entries: list[tuple[bytes, Node]]) -> None:
+        for out, node in entries:
+            differences = metadata_differences(out, node, self._is_root)
+            if differences:
+                self._error(out[len(self._target) :], f"verify: {'; '.join(differences)}")
 
     def _verify_file(self, f: _File) -> bool:
         try:

@@ -10,6 +10,8 @@ import click
 from sauvegarde.cli.context import AppContext, pass_app
 from sauvegarde.cli.planfile import clock, load, open_state, plan_options
 
+FORMATS = ("html", "pdf", "md")  # as sauvegarde.report.document.FORMATS (not imported: matplotlib loads late)
+
 SUFFIXES = {".html": "html", ".htm": "html", ".pdf": "pdf", ".md": "md", ".markdown": "md"}
 
 
@@ -18,7 +20,7 @@ SUFFIXES = {".html": "html", ".htm": "html", ".pdf": "pdf", ".md": "md", ".markd
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["html", "pdf", "md"]),
+    type=click.Choice(FORMATS),
     help="Document format (default: from the output file's suffix, else html).",
 )
 @click.option(

@@ -9,7 +9,7 @@ variable's name), never by its content, and URLs lose any password they carry.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from sauvegarde.errors import SauvegardeError
@@ -25,13 +25,6 @@ from sauvegarde.storage import open_storage
 from sauvegarde.util.units import human_bytes
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@")
-DOMAIN_ORDER = ("same-host", "same-site", "off-site", "cloud")
-DOMAIN_TEXT = {
-    "same-host": "this host",
-    "same-site": "same site",
-    "off-site": "off site",
-    "cloud": "cloud",
-}
 
 
 def redact_url(url: str) -> str:
@@ -198,7 +191,6 @@ class Content:
     guard: list[GuardRow]
     alerts: list[str]  # where alerts go (no secrets: webhook URLs reduced to their host)
     min_history: str
-    notes: list[str] = field(default_factory=list)
 
 
 def _when(dt: datetime, tz: tzinfo | None) -> str:

@@ -84,26 +84,26 @@ def diagram(plan: Plan) -> bytes:
     for name, asset in plan.assets.items():
         b = boxes[f"assets:{name}"]
         _box(ax, b, "white", PALETTE[list(plan.assets).index(name) % len(PALETTE)])
-        ax.text(b.x + 0.12, b.y + b.h - 0.22, name, fontsize=9, fontweight="bold", va="center")
-        ax.text(b.x + 0.12, b.y + b.h - 0.5, f"{asset.criticality} · {asset.schedule}", fontsize=7, va="center")
+        ax.text(b.x + 0.12, b.y + b.h - 0.22, name, fontsize=11, fontweight="bold", va="center")
+        ax.text(b.x + 0.12, b.y + b.h - 0.5, f"{asset.criticality} · {asset.schedule}", fontsize=8.5, va="center")
         ax.text(
             b.x + 0.12,
             b.y + b.h - 0.74,
             f"RPO {format_duration(asset.rpo)} · RTO {format_duration(asset.rto)}",
-            fontsize=7,
+            fontsize=8.5,
             va="center",
             color="#374151",
         )
     for name, repo in plan.repositories.items():
         b = boxes[f"repo:{name}"]
         _box(ax, b, "white", "#4b5563")
-        ax.text(b.x + 0.12, b.y + b.h - 0.22, name, fontsize=9, fontweight="bold", va="center")
-        ax.text(b.x + 0.12, b.y + b.h - 0.47, repo.medium, fontsize=7, va="center")
+        ax.text(b.x + 0.12, b.y + b.h - 0.22, name, fontsize=11, fontweight="bold", va="center")
+        ax.text(b.x + 0.12, b.y + b.h - 0.47, repo.medium, fontsize=8.5, va="center")
         ax.text(
             b.x + 0.12,
             b.y + b.h - 0.69,
-            shorten(redact_url(repo.url)),
-            fontsize=6,
+            shorten(redact_url(repo.url), 29),
+            fontsize=7,
             va="center",
             color="#374151",
             family="monospace",
@@ -115,7 +115,7 @@ def diagram(plan: Plan) -> bytes:
             b.x + 0.12,
             b.y + b.h - 0.93,
             " · ".join(marks) or "deletable online",
-            fontsize=7,
+            fontsize=8.5,
             va="center",
             color=RED if not repo.key_escrow else "#15803d" if marks else "#92400e",
             fontweight="bold",
@@ -131,7 +131,7 @@ def diagram(plan: Plan) -> bytes:
             _arrow(ax, first, boxes[f"repo:{other}"], colour, "--", dy, dy, 0.2 + 0.08 * i)
     ax.plot([], [], color="#374151", ls="-", label="backup")
     ax.plot([], [], color="#374151", ls="--", label="copy")
-    ax.legend(loc="lower right", fontsize=8, frameon=False, ncols=2, borderaxespad=0.2)
+    ax.legend(loc="lower right", fontsize=9, frameon=False, ncols=2, borderaxespad=0.2)
     return png(fig)
 
 
@@ -159,7 +159,7 @@ def _zone(ax: Axes, b: Box, label: str, face: str, edge: str) -> None:
         b.x + 0.12,
         b.y + b.h - 0.17,
         shorten(label, 40),
-        fontsize=8,
+        fontsize=9.5,
         color="#374151",
         fontweight="bold",
         va="center",

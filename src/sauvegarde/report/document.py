@@ -143,9 +143,9 @@ def data_uri(image: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(image).decode()
 
 
-def html_from(report: Report, pdf: bool = False) -> str:
+def html_from(report: Report) -> str:
     template = _environment(markdown=False).get_template("report.html.j2")
-    return template.render(r=report, c=report.content, css=_css(), pdf=pdf, src=data_uri)
+    return template.render(r=report, c=report.content, css=_css(), src=data_uri)
 
 
 def markdown_from(report: Report, stem: str) -> Rendered:
@@ -170,7 +170,7 @@ def render(plan: Plan, db: StateDB, now: datetime, fmt: Format = "html", stem: s
     if fmt == "pdf":
         from sauvegarde.report.pdf import html_to_pdf
 
-        return Rendered(html_to_pdf(html_from(report, pdf=True)), media_type="application/pdf")
+        return Rendered(html_to_pdf(html_from(report)), media_type="application/pdf")
     return Rendered(html_from(report).encode())
 
 

@@ -17,6 +17,7 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -439,7 +440,16 @@ class Backup:
             total = len(data)
             self._count(None, total)
             return total, ids
-        for chunk in self._chunker().chunks(f):
+        if size_hint <= self.repo.config.chunker.max_size:
+            # read whole and cut in memory: the stream chunker's own buffer is twice the largest chunk (16 MiB,
+            # zero-filled for every file), the file at most that; the cut points are the same
+            data = f.read()
+            while more := f.read():  # the file may have grown since fstat
+                data += more
+            chunks: Iterable[memoryview] = self._chunker().chunks_of(data)
+        else:
+            chunks = self._chunker().chunks(f)
+        for chunk in chunks:
             ids.append(self.repo.save_blob(BlobType.DATA, chunk)[0])
             if sampler is not None:
                 sampler.feed(chunk)

@@ -200,6 +200,8 @@ def _when(dt: datetime, tz: tzinfo | None) -> str:
 def _seconds(s: float | None) -> str:
     if s is None:
         return "-"
+    if s < 1:
+        return f"{s:.2f}s"
     return f"{s:.1f}s" if s < 60 else format_duration(timedelta(seconds=round(s)))
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from sauvegarde.errors import SauvegardeError
-from sauvegarde.state.db import DrillRecord, StateDB, Step
+from sauvegarde.state.db import DrillRecord, GuardRecord, StateDB, Step
 from sauvegarde.state.migrations import MIGRATIONS
 
 
@@ -41,3 +42,20 @@ def test_refuses_newer_schema(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(SauvegardeError, match="upgrade Sauvegarde"):
         StateDB(str(path))
+
+
+def test_file_names_that_are_not_utf8_are_stored_visibly(tmp_path: Path) -> None:
+    """A guard summary or a step message naming a file whose name is not UTF-8 (os.fsdecode gives surrogate
+    escapes, which SQLite refuses) is stored with its bytes shown as \\xNN, not lost nor crashing."""
+    name = os.fsdecode(b"/data/r\xe9port.pdf")
+    with StateDB(str(tmp_path / "state.db")) as db:
+        run = db.start_run(1.0, "run")
+        db.record_step(Step(run, "docs", "nas", "backup", 1.0, 1.0, "partial", message=f"{name}: unreadable"))
+        db.record_guard(GuardRecord("s1", "nas", "docs", 2.0, "attack", 0.9, f"1 file(s) look encrypted (e.g. {name})"))
+        db.record_drill(DrillRecord("docs", "nas", 3.0, 1.0, 10, 1, "failed", message=f"{name}: differs"))
+        assert db.last_step("backup", asset="docs").message == "/data/r\\xe9port.pdf: unreadable"  # type: ignore[union-attr]
+        assert db.guard_verdicts("docs")[0].summary.endswith("(e.g. /data/r\\xe9port.pdf)")
+        assert db.drills("docs")[0].message == "/data/r\\xe9port.pdf: differs"
+        plain = "/data/rapport é.pdf"
+        db.record_step(Step(run, "docs", "nas", "check", 4.0, 1.0, "ok", message=plain))
+        assert db.last_step("check").message == plain  # type: ignore[union-attr]

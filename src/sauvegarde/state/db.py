@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sauvegarde.state.migrations import migrate
@@ -152,14 +153,14 @@ class StateDB:
         with self._lock:
             self._conn.execute(
                 f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                tuple(step.as_dict().values()),
+                _row(step.as_dict().values()),
             )
 
     def record_drill(self, d: DrillRecord) -> None:
         with self._lock:
             self._conn.execute(
                 f"INSERT INTO drills ({_DRILL_COLUMNS}) VALUES ({', '.join('?' * len(d.__dataclass_fields__))})",
-                tuple(d.as_dict().values()),
+                _row(d.as_dict().values()),
             )
 
     # ---- reading --------------------------------------------------------------------------------------
@@ -218,7 +219,7 @@ class StateDB:
             self._conn.execute(
                 "INSERT INTO alerts_sent (key, channel, sent, severity, outcome, title, error) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (a.key, a.channel, a.sent, a.severity, a.outcome, a.title, a.error),
+                _row((a.key, a.channel, a.sent, a.severity, a.outcome, a.title, a.error)),
             )
 
     def last_alert_sent(self, key: str, channel: str | None = None) -> float | None:
@@ -272,7 +273,7 @@ class StateDB:
         with self._lock:
             self._conn.execute(
                 f"INSERT INTO guard_verdicts ({_GUARD_COLUMNS}) VALUES ({', '.join('?' * 12)})",
-                tuple(getattr(g, k) for k in g.__dataclass_fields__),
+                _row(getattr(g, k) for k in g.__dataclass_fields__),
             )
 
     def release_guard(self, snapshot_id: str, when: float, by: str, reason: str, released_as: str) -> int:
@@ -295,3 +296,21 @@ class StateDB:
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY time DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
         return [GuardRecord(*row) for row in rows]
+
+
+def _text(value: str) -> str:
+    """``value`` as valid UTF-8 for SQLite: a file name that is not UTF-8 (surrogate escapes from os.fsdecode)
+    keeps its bytes visible as ``\\xe9``."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+def _row(values: Iterable[object]) -> tuple[object, ...]:
+    return tuple(_text(v) if isinstance(v, str) else v for v in values)

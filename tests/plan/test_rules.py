@@ -197,3 +197,16 @@ def test_object_lock_never_extended_counts_from_the_oldest_snapshot() -> None:
 def test_object_lock_only_for_immutable_repositories() -> None:
     plan = make_plan()
     assert rule_object_lock(plan, observed(plan, age=timedelta(days=400))) == []  # immutable_days not observed
+
+
+def test_no_finding_shows_a_password_from_a_repository_url() -> None:
+    plan = make_plan(escrow=False)
+    repos = dict(plan.repositories)
+    repos["cloud"] = repos["cloud"].model_copy(update={"url": "rest:https://alice:s3cret-pw@backup.example:8000/a/r"})
+    plan = plan.model_copy(update={"repositories": repos})
+    obs = observed(plan, age=timedelta(days=60), checked=False, immutable_days=30)
+    findings = evaluate(plan, obs)
+    assert {f.rule for f in findings} >= {"key-escrow", "object-lock", "3-2-1-1-0"}
+    for f in findings:
+        assert "s3cret-pw" not in f"{f.message} {f.evidence} {f.fix}", f
+    assert any("--repo rest:https://alice@backup.example:8000/a/r" in f.fix for f in findings)

@@ -128,7 +128,7 @@ def test_findings_with_evidence_and_fixes(html: str) -> None:
     text = parsed(html).text
     findings = text[text.index("5. Compliance findings") : text.index("6. History")]
     assert "fail repository server: no recovery key kept away from this host" in findings
-    assert "Fix: run sauvegarde key export --repo rest:http://backup:***@127.0.0.1:9/tilleuls" in findings
+    assert "Fix: run sauvegarde key export --repo rest:http://backup@127.0.0.1:9/tilleuls" in findings
     assert "asset care-db: 2 copies counting the original; 3 are needed" in findings
     assert "Evidence:" in findings
     assert "Rules that hold" in findings and "within the RPO of 1d" in findings

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from sauvegarde.plan.model import Plan
-from sauvegarde.report.content import alert_channels, contacts, password_source, redact_url, retention_text
+from sauvegarde.report.content import alert_channels, contacts, password_source, retention_text
 from sauvegarde.report.runbook import offsite_repository, runbook, runbooks
+from sauvegarde.util.urls import redact_url
 
 REPOS: dict[str, dict[str, Any]] = {
     "nas": {"url": "/mnt/nas/repo", "password_file": "nas.pw", "failure_domain": "same-site", "medium": "nas"},

@@ -13,6 +13,7 @@ from datetime import timedelta
 from sauvegarde.plan.model import Asset, Plan, format_duration
 from sauvegarde.plan.observed import DrillFact, Observation
 from sauvegarde.util.units import human_bytes
+from sauvegarde.util.urls import redact_url, url_without_password
 
 SEVERITIES = ("fail", "warn", "info", "ok")
 ORIGINAL = ("disk", "same-host")  # the data itself: a disk in the protected host
@@ -111,7 +112,8 @@ def rule_3_2_1_1_0(plan: Plan, obs: Observation) -> list[Finding]:
                         subject,
                         f"repository {r} has never been checked",
                         "no check recorded in the state database",
-                        f"run `sauvegarde run` (it checks when due), or `check` on {plan.repositories[r].url}",
+                        "run `sauvegarde run` (it checks when due), or `check` on "
+                        f"{url_without_password(plan.repositories[r].url)}",
                     )
                 )
             elif state.last_check is not None and state.last_check.errors:
@@ -371,7 +373,8 @@ def rule_key_escrow(plan: Plan, obs: Observation) -> list[Finding]:
                     "no recovery key kept away from this host: if the host is lost, the encrypted backups are too",
                     f"key_escrow not set; the password comes from "
                     f"{repo.password_file or repo.password_command or '$' + (repo.password_env or '')}",
-                    f"run `sauvegarde key export --repo {repo.url}` (with the repository's password), print the "
+                    f"run `sauvegarde key export --repo {url_without_password(repo.url)}` (with the repository's "
+                    "password), print the "
                     "sheet, keep it in a safe away from this site, and note where in key_escrow",
                 )
             )
@@ -410,12 +413,12 @@ def rule_same_disk(plan: Plan, obs: Observation) -> list[Finding]:
                         "warn",
                         subject,
                         f"declared {repo.failure_domain} but the repository is a local path",
-                        f"url {repo.url}",
+                        f"url {redact_url(repo.url)}",
                         "make sure the path is a mount of storage in another place, or correct failure_domain",
                     )
                 )
             elif state.device is not None and devices:
-                out.append(Finding("same-disk", "ok", subject, "on another device than the data", repo.url))
+                out.append(Finding("same-disk", "ok", subject, "on another device than the data", redact_url(repo.url)))
     return out
 
 
@@ -499,7 +502,8 @@ def rule_object_lock(plan: Plan, obs: Observation) -> list[Finding]:
                 f"Object Lock {state.immutable_days} days; retention never extended; oldest snapshot {oldest} old"
             )
         fix = (
-            f"run `sauvegarde retention extend --repo {repo.url}` now, and schedule prune for this repository "
+            f"run `sauvegarde retention extend --repo {url_without_password(repo.url)}` now, and schedule prune "
+            "for this repository "
             f"(repositories.{name}.prune) more often than every {format_duration(period / 2)}"
         )
         if obs.now >= lapse:

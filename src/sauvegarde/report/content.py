@@ -23,19 +23,7 @@ from sauvegarde.state.db import StateDB
 from sauvegarde.state.peers import guard_verdicts
 from sauvegarde.storage import open_storage
 from sauvegarde.util.units import human_bytes
-
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@")
-
-
-def redact_url(url: str) -> str:
-    """``url`` without the password of a ``scheme://user:password@host`` part (REST and SFTP locations)."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
-
-
-def url_without_password(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part left out: a location that works in a command, the
-    password then coming from the backend's variable (``SAUVEGARDE_REST_PASSWORD``) or an SSH key."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}@", url)
+from sauvegarde.util.urls import redact_url
 
 
 def password_source(plan: Plan, repo: RepositoryPlan) -> str:

@@ -15,7 +15,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from sauvegarde.plan.model import Plan, format_duration
 from sauvegarde.report.charts import PALETTE, RED, png
-from sauvegarde.report.content import redact_url
+from sauvegarde.util.urls import redact_url
 
 BOX_W, ASSET_H, REPO_H, GAP, COL_W, PAD = 2.5, 0.95, 1.15, 0.35, 3.3, 0.3
 ZONES = {

@@ -30,13 +30,13 @@ from sauvegarde.report.content import (
     contacts,
     drill_rows,
     guard_rows,
-    redact_url,
     repository_rows,
 )
 from sauvegarde.report.diagram import diagram
 from sauvegarde.report.history import history
 from sauvegarde.report.runbook import Runbook, runbooks
 from sauvegarde.state.db import StateDB
+from sauvegarde.util.urls import redact_url
 
 Format = Literal["html", "pdf", "md"]
 FORMATS: tuple[Format, ...] = ("html", "pdf", "md")

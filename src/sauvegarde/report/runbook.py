@@ -14,7 +14,8 @@ from sauvegarde import __version__
 from sauvegarde.plan.access import password_file_path
 from sauvegarde.plan.model import Asset, Plan, RepositoryPlan, format_duration
 from sauvegarde.plan.observe import asset_tag
-from sauvegarde.report.content import password_source, redact_url, url_without_password
+from sauvegarde.report.content import password_source
+from sauvegarde.util.urls import redact_url, url_without_password
 
 OFF_SITE = ("cloud", "off-site")
 

@@ -27,6 +27,7 @@ from urllib3.exceptions import HTTPError, NewConnectionError, ReadTimeoutError, 
 from sauvegarde.errors import ObjectExists, ObjectNotFound, StorageError, TransientStorageError, UsageError
 from sauvegarde.storage.base import Buffer, ObjectInfo, check_name, check_range
 from sauvegarde.storage.rest_names import EXTRA_TYPES, from_rest, to_rest, types_for_prefix, valid_rest_name
+from sauvegarde.util.urls import redact_url
 
 V2 = "application/vnd.x.restic.rest.v2"
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
@@ -48,7 +49,7 @@ class RestLocation:
     @classmethod
     def parse(cls, rest: str) -> RestLocation:
         """Parse the part after ``rest:``."""
-        usage = f"invalid REST location rest:{_redact(rest)}: expected rest:http(s)://[USER:PASS@]HOST:PORT/REPO"
+        usage = f"invalid REST location rest:{redact_url(rest)}: expected rest:http(s)://[USER:PASS@]HOST:PORT/REPO"
         try:
             parts = urlsplit(rest)
             port = parts.port
@@ -71,10 +72,6 @@ class RestLocation:
         host = f"[{self.host}]" if ":" in self.host else self.host
         who = f"{self.user}@" if self.user else ""
         return f"rest:{self.scheme}://{who}{host}:{self.port}{self.path or '/'}"
-
-
-def _redact(url: str) -> str:
-    return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", url)
 
 
 class RestStorage:

@@ -24,6 +24,7 @@ from sauvegarde.plan.status import asset_status
 from sauvegarde.repository import Snapshot
 from sauvegarde.state.db import DrillRecord, StateDB, Step
 from sauvegarde.state.peers import GuardVerdict, guard_verdicts
+from sauvegarde.util.urls import redact_url
 
 Clock = Callable[[], datetime]
 
@@ -58,9 +59,9 @@ def repository_rows(plan: Plan, obs: Observation, assets: list[dict[str, object]
         rows.append(
             {
                 "repository": name,
-                "url": rp.url,
+                "url": redact_url(rp.url),
                 "reachable": state.reachable,
-                "error": state.error,
+                "error": redact_url(state.error),
                 "snapshots": sum(len(v) for v in state.snapshots.values()),
                 "colour": light,
                 "last_check": state.last_check.time.isoformat() if state.last_check else None,

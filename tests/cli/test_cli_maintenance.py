@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import Cli
+from cli_harness import Cli
 
 
 def make_tree(root: Path, seed: int, files: int = 8, size: int = 300_000) -> Path:

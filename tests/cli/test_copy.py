@@ -6,9 +6,8 @@ import os
 import re
 from pathlib import Path
 
+from cli_harness import CHEAP_KDF, Cli
 from cli_trees import MiB, assert_same_tree, random_bytes, restored, write_file
-
-from conftest import CHEAP_KDF, Cli
 
 SRC_PASSWORD = "the source has another password"
 COPIED = re.compile(r"^snapshot ([0-9a-f]{8}) of \S+ \S+ copied as ([0-9a-f]{8}) \((\d+) blobs, [\d.]+ \w+ added\)$")

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import CHEAP_KDF, Cli, private_env
+from cli_harness import CHEAP_KDF, Cli, private_env
 
 SNAPSHOTS = {
     "a1": ("alpha", "2024-01-01T10:00:00+0000", "daily"),

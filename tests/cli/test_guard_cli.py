@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from conftest import Cli
+from cli_harness import Cli
+
 from guard_trees import benign_changes, encrypt_files, make_tree
 
 TIMES = [f"2024-03-0{d}T10:00:00+0000" for d in range(1, 8)]

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_harness import Cli
 from cli_trees import MiB, random_bytes, write_file
 
-from conftest import Cli
 from sauvegarde.engine.backup import Backup, BackupOptions
 from sauvegarde.engine.browse import Browser
 from sauvegarde.mount.operations import SnapshotFS

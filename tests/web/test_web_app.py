@@ -16,7 +16,8 @@ with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx still wo
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from conftest import ODD_CONTENT, ODD_NAME, PASSWORD, USER, Site
+from web_site import ODD_CONTENT, ODD_NAME, PASSWORD, USER, Site
+
 from sauvegarde.web.app import WebOptions, create_app
 from sauvegarde.web.auth import Throttle
 from sauvegarde.web.browse import BadPath, content_disposition, parse

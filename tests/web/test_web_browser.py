@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from web_site import ODD_CONTENT, PASSWORD, USER, Site, make_site
 
-from conftest import ODD_CONTENT, PASSWORD, USER, Site, make_site
 from service_process import free_port, stop_process
 
 CHROMIUM = "/usr/bin/chromium"

@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from web_site import PASSWORD, USER, Site
 
-from conftest import PASSWORD, USER, Site
 from service_process import free_port, stop_process
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cli_harness import Cli
+from dr_plan import write_plan
 
 from guard_trees import benign_changes, encrypt_files, make_tree
 
@@ -100,3 +101,26 @@ def test_canary_option(cli: Cli, repo: Path, tmp_path: Path) -> None:
     canary.write_text("touched\n")
     res = cli.run("backup", "--canary", canary, share, check_exit=4)
     assert b"canary" in res.stderr
+
+
+def test_verdicts_and_releases_go_to_the_plan_state_database(cli: Cli, repo: Path, tmp_path: Path) -> None:
+    plan = write_plan(tmp_path)
+    state = tmp_path / "plan-state"
+    plan.write_text(plan.read_text().replace('timezone = "UTC"', f'timezone = "UTC"\nstate_dir = "{state}"'))
+    cli.env["SAUVEGARDE_PLAN"] = str(plan)  # found by backup, as by every command
+    share = tmp_path / "share"
+    share.mkdir()
+    files = make_tree(share)
+    cli.run("backup", share, "--time", TIMES[0])
+    encrypt_files([f for f in files if f.parent.name == "finance"])
+    cli.run("backup", share, "--time", TIMES[1], check_exit=4)
+    bad = _by_time(cli)[-1]
+    db = sqlite3.connect(state / "state.db")
+    assert [r[0] for r in db.execute("SELECT verdict FROM guard_verdicts ORDER BY time")] == ["clean", "attack"]
+    assert not (tmp_path / "env" / "state" / "sauvegarde" / "state.db").exists()
+    del cli.env["SAUVEGARDE_PLAN"]
+    cli.run("guard", "release", bad["short_id"], "--reason", "drill", "--plan", plan)
+    row = db.execute("SELECT reason FROM guard_verdicts WHERE snapshot_id = ?", (bad["id"],)).fetchone()
+    assert row == ("drill",)
+    res = cli.run("guard", "release", "latest", "--reason", "x", "--plan", tmp_path / "missing.toml", check_exit=2)
+    assert b"missing.toml" in res.stderr

@@ -9,11 +9,12 @@ import sqlite3
 import click
 
 from sauvegarde.cli.context import AppContext, pass_app
+from sauvegarde.cli.planfile import state_path
 from sauvegarde.engine.find import find_snapshot
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.guard.guard import is_suspect, verdict_of
 from sauvegarde.repository import Snapshot
-from sauvegarde.state.db import StateDB, default_path
+from sauvegarde.state.db import StateDB
 
 
 def record_verdict(app: AppContext, snap: Snapshot, asset: str | None = None) -> None:
@@ -21,7 +22,7 @@ def record_verdict(app: AppContext, snap: Snapshot, asset: str | None = None) ->
     from sauvegarde.guard.release import record
 
     try:
-        with StateDB(default_path()) as db:
+        with StateDB(state_path()) as db:
             record(db, snap, app.location, asset)
     except (sqlite3.Error, OSError, SauvegardeError) as exc:
         app.warn(f"warning: guard verdict not recorded in the state database: {exc}")
@@ -64,14 +65,21 @@ def show(app: AppContext, snapshot_id: str) -> None:
 @command.command("release")
 @click.argument("snapshot_id")
 @click.option("--reason", required=True, help="Why: a false positive, or the incident was dealt with.")
+@click.option(
+    "--plan",
+    "plan_path",
+    metavar="FILE",
+    help="Record the release in this plan's state database (default: $SAUVEGARDE_PLAN or the default plan, if any).",
+)
 @pass_app
-def release_cmd(app: AppContext, snapshot_id: str, reason: str) -> None:
+def release_cmd(app: AppContext, snapshot_id: str, reason: str, plan_path: str | None) -> None:
     """Release a snapshot flagged suspicious or attack: retention and forget treat it as clean again.
 
     The snapshot is rewritten with the release (who, when, why) next to the unchanged evidence; its ID changes.
     """
     from sauvegarde.guard.release import release
 
+    db_path = state_path(plan_path)  # a plan that cannot be read stops here, before anything is rewritten
     repo = app.open_repository(lock="exclusive", load_index=False)
     snap = find_snapshot(repo, snapshot_id)
     if not is_suspect(snap):
@@ -79,7 +87,7 @@ def release_cmd(app: AppContext, snapshot_id: str, reason: str) -> None:
     by = _user()
     new = release(repo, snap, by, reason)
     try:
-        with StateDB(default_path()) as db:
+        with StateDB(db_path) as db:
             if not db.release_guard(snap.id, new.extra["guard"]["released"]["time"], by, reason, new.id):
                 from sauvegarde.guard.release import record
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -37,6 +38,15 @@ def load(plan_path: str | None) -> Plan:
 
 def open_state(plan: Plan) -> StateDB:
     return StateDB(default_path(plan.settings.state_dir))
+
+
+def state_path(plan_path: str | None = None) -> str:
+    """The state database of commands that do not need a plan (``backup``, ``guard release``): the plan's
+    ``settings.state_dir`` when a plan file is given or found, else the default under ``$XDG_STATE_HOME``."""
+    path = resolve_plan_path(plan_path)
+    if plan_path is None and not os.path.exists(path):
+        return default_path()
+    return default_path(load_plan(path).settings.state_dir)
 
 
 def clock(now: datetime | None) -> Callable[[], datetime]:

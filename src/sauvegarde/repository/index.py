@@ -1,15 +1,26 @@
 """The blob index: which pack holds each blob, where, and how big.
 
 On storage an index object is sealed msgpack ``{"v": 1, "packs": [[pack_id, [[type, id, offset, length, raw],
-...]], ...], "supersedes": [index_id, ...]}``. In memory, :class:`MasterIndex` keeps every known blob in sorted
-NumPy columns (49 bytes per blob: an 8-byte key prefix, the other 24 ID bytes, pack number, offset, lengths and
-type) plus a small dict for blobs added since the last merge.
+...]], ...], "supersedes": [index_id, ...]}``.
+
+In memory, :class:`MasterIndex` keeps every known blob in sorted NumPy columns: the first ``id_bytes`` bytes of
+its ID (an 8-byte sort key and the rest), pack number, offset, length, raw length (4 bytes each) and type (1 byte).
+A repository keeps 16 ID bytes (:data:`ID_PREFIX`): 33 bytes per blob, plus 44 bytes per pack (its 32-byte ID,
+and an 8-byte key and 4-byte number to find it). Blobs added since the last merge sit in a dict by full ID.
+
+With a prefix, two different blobs can share it. Whenever both full IDs are known (blobs added together, or an
+older one whose full ID the resolver reads back from its pack header), such blobs leave the table for a small
+dict keyed by their full IDs, so each is found exactly and a third ID with the same prefix is not found. Otherwise
+a prefix match stands for the blob: an ID absent from the repository is taken as present only if its first 16
+bytes equal a stored blob's, about N / 2**128 per lookup for N blobs (IDs are keyed BLAKE3, so nobody without the
+key can aim at one); reading that blob then fails its content check instead of returning other data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +28,16 @@ import msgpack
 import numpy as np
 import numpy.typing as npt
 
-from sauvegarde.errors import FormatError
+from sauvegarde.errors import FormatError, SauvegardeError
 from sauvegarde.repository.blobs import BlobEntry
 
-_MERGE_AT = 1 << 18
+ID_PREFIX = 16  # ID bytes a repository's index keeps in memory
+_MERGE_AT = 1 << 16  # pending blobs (about 300 bytes each in the dict) merged into the table at a time
 _U32 = np.uint32
+_U32_LIMIT = 1 << 32
+
+Resolver = Callable[[bytes], list[BlobEntry]]  # pack ID -> its blobs with full IDs (the pack header)
+Location = tuple[int, int, int, int, int]  # pack number, offset, length, raw length, type
 
 
 @dataclass
@@ -58,134 +74,439 @@ class IndexFile:
         return sum(len(v) for v in self.packs.values())
 
 
-class _Table:
-    """Immutable sorted columns of blob locations."""
+@dataclass
+class IndexColumns:
+    """One index object as columns, the form :meth:`MasterIndex.add_files` works on (see :func:`decode_columns`)."""
 
-    def __init__(
-        self,
-        keys: npt.NDArray[np.uint64],
-        rest: npt.NDArray[np.uint8],
+    pack_ids: bytes  # the packs' 32-byte IDs, concatenated
+    counts: npt.NDArray[np.int64]  # blobs per pack
+    ids: npt.NDArray[np.uint8]  # (n, 32) blob IDs, pack by pack
+    offset: npt.NDArray[np.uint32]
+    length: npt.NDArray[np.uint32]
+    raw: npt.NDArray[np.uint32]
+    btype: npt.NDArray[np.uint8]
+    supersedes: list[bytes] = field(default_factory=list)
+    index_id: bytes = b""
+
+    @classmethod
+    def from_file(cls, f: IndexFile) -> IndexColumns:
+        entries = [e for es in f.packs.values() for e in es]
+        counts = np.fromiter((len(es) for es in f.packs.values()), np.int64, len(f.packs))
+        return _columns(b"".join(f.packs), counts, entries, list(f.supersedes), f.index_id)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def decode_columns(plain: bytes, what: str) -> IndexColumns:
+    """An index object's plaintext straight to columns (no per-blob objects kept); same checks as
+    :meth:`IndexFile.decode`, and also that IDs are 32 bytes and numbers fit their columns."""
+    try:
+        body = msgpack.unpackb(plain)
+        if body.get("v") != 1:
+            raise ValueError(f"unknown index version {body.get('v')}")
+        pids: list[bytes] = []
+        counts: list[int] = []
+        flat: list[Any] = []
+        for pid, entries in body["packs"]:
+            pids.append(bytes(pid))
+            counts.append(len(entries))
+            flat.extend(entries)
+        supersedes = [bytes(s) for s in body.get("supersedes", [])]
+        return _columns(b"".join(pids), np.array(counts, np.int64), flat, supersedes, b"")
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise FormatError(f"{what}: malformed index ({exc})") from None
+
+
+def _columns(
+    pack_ids: bytes, counts: npt.NDArray[np.int64], entries: list[Any], supersedes: list[bytes], index_id: bytes
+) -> IndexColumns:
+    """Columns from ``[type, id, offset, length, raw]`` rows; ValueError if malformed."""
+    n = len(entries)
+    if len(pack_ids) != 32 * len(counts) or int(counts.sum()) != n:
+        raise ValueError("pack IDs must be 32 bytes")
+    if n == 0:
+        z = np.zeros(0, _U32)
+        return IndexColumns(
+            pack_ids, counts, np.zeros((0, 32), np.uint8), z, z, z, np.zeros(0, np.uint8), supersedes, index_id
+        )
+    if any(len(e) != 5 for e in entries):
+        raise ValueError("an entry is not [type, id, offset, length, raw_length]")
+    t, i, o, ln, r = zip(*entries, strict=True)
+    joined = b"".join(i)
+    if len(joined) != 32 * n or any(len(x) != 32 for x in i):
+        raise ValueError("blob IDs must be 32 bytes")
+    nums = np.array([t, o, ln, r], np.int64)
+    if nums.min() < 0 or nums[1:].max() >= _U32_LIMIT or nums[0].max() > 255:
+        raise ValueError("a number is out of range")
+    ids = np.frombuffer(joined, np.uint8).reshape(n, 32)
+    return IndexColumns(
+        pack_ids,
+        counts,
+        ids,
+        nums[1].astype(_U32),
+        nums[2].astype(_U32),
+        nums[3].astype(_U32),
+        nums[0].astype(np.uint8),
+        supersedes,
+        index_id,
+    )
+
+
+class _Rows:
+    """Blob rows as columns: ``keys`` (the ID's first 8 bytes, big-endian), ``rest`` (the next ``id_bytes - 8``),
+    pack number, offset, length, raw length, type; new rows also carry ``tail``, the ID's remaining bytes."""
+
+    NAMES = ("keys", "rest", "pack", "offset", "length", "raw", "btype")
+
+    def __init__(self, cols: list[npt.NDArray[Any]], tail: npt.NDArray[np.uint8] | None = None) -> None:
+        self.keys, self.rest, self.pack, self.offset, self.length, self.raw, self.btype = cols
+        self.tail = tail
+
+    @classmethod
+    def empty(cls, id_bytes: int) -> _Rows:
+        z = np.zeros(0, _U32)
+        return cls([np.zeros(0, np.uint64), np.zeros((0, id_bytes - 8), np.uint8), z, z, z, z, np.zeros(0, np.uint8)])
+
+    @classmethod
+    def from_ids(
+        cls,
+        ids: npt.NDArray[np.uint8],
+        id_bytes: int,
         pack: npt.NDArray[np.uint32],
         offset: npt.NDArray[np.uint32],
         length: npt.NDArray[np.uint32],
         raw: npt.NDArray[np.uint32],
         btype: npt.NDArray[np.uint8],
-    ) -> None:
-        self.keys, self.rest, self.pack, self.offset = keys, rest, pack, offset
-        self.length, self.raw, self.btype = length, raw, btype
-
-    @classmethod
-    def empty(cls) -> _Table:
-        z32 = np.zeros(0, _U32)
-        return cls(np.zeros(0, np.uint64), np.zeros((0, 24), np.uint8), z32, z32, z32, z32, np.zeros(0, np.uint8))
-
-    @staticmethod
-    def columns(rows: list[tuple[bytes, int, int, int, int, int]]) -> list[npt.NDArray[Any]]:
-        """Unsorted columns for ``rows`` of (id, pack, offset, length, raw, type)."""
-        n = len(rows)
-        ids = np.frombuffer(b"".join(r[0] for r in rows), np.uint8).reshape(n, 32) if n else np.zeros((0, 32), np.uint8)
+    ) -> _Rows:
         keys = np.ascontiguousarray(ids[:, :8]).view(">u8").ravel().astype(np.uint64)
-        cols = [np.fromiter((r[k] for r in rows), _U32, n) for k in (1, 2, 3, 4)]
-        return [keys, np.ascontiguousarray(ids[:, 8:]), *cols, np.fromiter((r[5] for r in rows), np.uint8, n)]
+        rest = np.ascontiguousarray(ids[:, 8:id_bytes])
+        return cls([keys, rest, pack, offset, length, raw, btype], np.ascontiguousarray(ids[:, id_bytes:]))
 
-    @classmethod
-    def build(cls, chunks: list[list[npt.NDArray[Any]]], base: _Table | None = None) -> _Table:
-        """One sorted table from column chunks (see :meth:`columns`) and an existing table."""
-        if base is not None and len(base.keys):
-            chunks = [[base.keys, base.rest, base.pack, base.offset, base.length, base.raw, base.btype], *chunks]
-        if not chunks:
-            return cls.empty()
-        parts = [np.concatenate([c[i] for c in chunks]) for i in range(7)]
-        chunks.clear()
-        order = np.argsort(parts[0], kind="stable")
-        k, rest, pack, off, ln, raw, bt = (p[order] for p in parts)
-        return cls(k, rest, pack, off, ln, raw, bt)
+    def cols(self) -> list[npt.NDArray[Any]]:
+        return [self.keys, self.rest, self.pack, self.offset, self.length, self.raw, self.btype]
 
-    def find(self, blob_id: bytes) -> int:
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.cols())
+
+    def take(self, sel: npt.NDArray[Any]) -> _Rows:
+        """These rows selected or reordered by SEL, in place, one column at a time (keeps the peak low)."""
+        for name in self.NAMES:
+            setattr(self, name, getattr(self, name)[sel])
+        if self.tail is not None:
+            self.tail = self.tail[sel]
+        return self
+
+    def prefix(self, i: int) -> bytes:
+        return int(self.keys[i]).to_bytes(8, "big") + bytes(self.rest[i].tobytes())
+
+    def location(self, i: int) -> Location:
+        return int(self.pack[i]), int(self.offset[i]), int(self.length[i]), int(self.raw[i]), int(self.btype[i])
+
+    def find(self, blob_id: bytes, id_bytes: int) -> int:
+        """Row of the first blob with BLOB_ID's prefix, or -1."""
         n = len(self.keys)
         if not n:
             return -1
         key = np.uint64(int.from_bytes(blob_id[:8], "big"))
         i = int(self.keys.searchsorted(key))
-        tail = blob_id[8:]
+        rest = blob_id[8:id_bytes]
         while i < n and self.keys[i] == key:
-            if self.rest[i].tobytes() == tail:
+            if self.rest[i].tobytes() == rest:
                 return i
             i += 1
         return -1
 
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.keys, self.rest, self.pack, self.offset, self.length, self.raw, self.btype))
+
+def _concat(parts: list[_Rows], id_bytes: int) -> _Rows:
+    """One _Rows from PARTS, column by column, releasing each part's column as it goes (keeps the peak low)."""
+    if not parts:
+        return _Rows.empty(id_bytes)
+    cols: list[npt.NDArray[Any]] = []
+    for name in _Rows.NAMES:
+        cols.append(np.concatenate([getattr(p, name) for p in parts]))
+        for p in parts:
+            setattr(p, name, None)
+    tails = [p.tail for p in parts if p.tail is not None]
+    tail = np.concatenate(tails) if len(tails) == len(parts) else None
+    parts.clear()
+    return _Rows(cols, tail)
+
+
+class _Packs:
+    """Pack IDs by number: one buffer of 32-byte IDs, found through a sorted array of their first 8 bytes (for the
+    packs up to the last :meth:`settle`) or a dict (for those added one by one since)."""
+
+    def __init__(self) -> None:
+        self._ids = bytearray()
+        self._keys = np.zeros(0, np.uint64)
+        self._nums = np.zeros(0, _U32)
+        self._recent: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids) // 32
+
+    def id(self, n: int) -> bytes:
+        return bytes(self._ids[32 * n : 32 * n + 32])
+
+    def find(self, pack_id: bytes) -> int | None:
+        n = self._recent.get(pack_id)
+        if n is not None:
+            return n
+        key = np.uint64(int.from_bytes(pack_id[:8], "big"))
+        i = int(self._keys.searchsorted(key))
+        while i < len(self._keys) and self._keys[i] == key:
+            num = int(self._nums[i])
+            if self._ids[32 * num : 32 * num + 32] == pack_id:
+                return num
+            i += 1
+        return None
+
+    def number(self, pack_id: bytes) -> int:
+        n = self.find(pack_id)
+        if n is None:
+            n = self._recent[pack_id] = len(self)
+            self._ids += pack_id
+        return n
+
+    def append(self, joined: bytes) -> int:
+        """Append packs without looking for them (call :meth:`settle` before any lookup); their first number."""
+        first = len(self)
+        self._ids += joined
+        return first
+
+    def settle(self) -> npt.NDArray[np.int64] | None:
+        """Sort every pack for lookups and drop repeated ones; returns the renumbering (old number -> new) if any
+        pack was dropped. A repeat is always a later number, so numbers below the first repeat do not change."""
+        n = len(self)
+        if n == len(self._keys) and not self._recent:
+            return None
+        words = np.frombuffer(bytes(self._ids), ">u8").reshape(n, 4)
+        order = np.lexsort((words[:, 3], words[:, 2], words[:, 1], words[:, 0]))  # stable: lower numbers first
+        sw = words[order]
+        repeat = np.zeros(n, bool)
+        if n > 1:
+            repeat[1:] = (sw[1:] == sw[:-1]).all(axis=1)
+        remap: npt.NDArray[np.int64] | None = None
+        if repeat.any():
+            starts = np.where(repeat, 0, np.arange(n))
+            first = order[np.maximum.accumulate(starts)]  # per sorted row: number of the first of its run
+            keep = np.ones(n, bool)
+            keep[order[repeat]] = False
+            new_num = np.cumsum(keep) - 1
+            remap = np.empty(n, np.int64)
+            remap[order] = new_num[first]
+            self._ids = bytearray(np.frombuffer(bytes(self._ids), np.uint8).reshape(n, 32)[keep].tobytes())
+            order = new_num[order[~repeat]]
+            sw = sw[~repeat]
+        self._keys = np.ascontiguousarray(sw[:, 0]).astype(np.uint64)
+        self._nums = order.astype(_U32)
+        self._recent = {}
+        return remap
+
+    def all(self) -> list[bytes]:
+        return [self.id(n) for n in range(len(self))]
 
 
 class MasterIndex:
-    """Every blob known to the repository session; thread-safe."""
+    """Every blob known to the repository session; thread-safe.
 
-    def __init__(self) -> None:
-        self.packs: list[bytes] = []
-        self._pack_pos: dict[bytes, int] = {}
-        self._table = _Table.empty()
-        self._pending: dict[bytes, tuple[int, int, int, int, int]] = {}
+    ``id_bytes``: how many bytes of each blob ID the table keeps (8 to 32, a multiple of 8; 32 keeps whole IDs and
+    needs no resolver). ``resolver``: reads a pack's header (its blobs with full IDs), to tell a blob already in
+    the table from a new one sharing its prefix, and for :meth:`entries`.
+    """
+
+    def __init__(self, id_bytes: int = 32, resolver: Resolver | None = None) -> None:
+        if id_bytes % 8 or not 8 <= id_bytes <= 32:
+            raise ValueError("id_bytes must be 8, 16, 24 or 32")
+        self.id_bytes = id_bytes
+        self.resolver = resolver
+        self._packs = _Packs()
+        self._table = _Rows.empty(id_bytes)
+        self._pending: dict[bytes, Location] = {}
+        self._exact: dict[bytes, Location] = {}  # blobs whose prefix another blob shares, by full ID
         self._lock = threading.Lock()
 
-    def _pack_number(self, pack_id: bytes) -> int:
-        pos = self._pack_pos.get(pack_id)
-        if pos is None:
-            pos = self._pack_pos[pack_id] = len(self.packs)
-            self.packs.append(pack_id)
-        return pos
+    @property
+    def packs(self) -> list[bytes]:
+        """Every pack ID, by number."""
+        with self._lock:
+            return self._packs.all()
 
-    def add_files(self, files: Iterable[IndexFile]) -> None:
+    def add_files(self, files: Iterable[IndexFile | IndexColumns]) -> None:
         """Bulk-add loaded index objects, skipping those another one supersedes.
 
         Each object is converted to compact columns as it arrives, so peak memory stays near the final size.
         """
-        chunks: dict[bytes, list[npt.NDArray[Any]]] = {}
+        parts: dict[bytes, _Rows] = {}
         superseded: set[bytes] = set()
         with self._lock:
             for n, f in enumerate(files):
-                index_id = f.index_id or n.to_bytes(8, "big")
-                superseded.update(f.supersedes)
-                rows: list[tuple[bytes, int, int, int, int, int]] = []
-                for pid, entries in f.packs.items():
-                    p = self._pack_number(pid)
-                    rows.extend((e.id, p, e.offset, e.length, e.raw_length, e.type) for e in entries)
-                chunks[index_id] = _Table.columns(rows)
-            live = [c for i, c in chunks.items() if i not in superseded]
-            chunks.clear()
-            self._table = _Table.build(live, self._table)
+                c = f if isinstance(f, IndexColumns) else IndexColumns.from_file(f)
+                index_id = c.index_id or n.to_bytes(8, "big")
+                superseded.update(c.supersedes)
+                first = self._packs.append(c.pack_ids)
+                pack = np.repeat(np.arange(first, first + len(c.counts), dtype=_U32), c.counts)
+                parts[index_id] = _Rows.from_ids(c.ids, self.id_bytes, pack, c.offset, c.length, c.raw, c.btype)
+                del c, f
+            live = [c for i, c in parts.items() if i not in superseded]
+            parts.clear()
+            rows = _concat(live, self.id_bytes)
+            remap = self._packs.settle()
+            if remap is not None:
+                rows.pack = remap[rows.pack].astype(_U32)
+            self._insert(rows)
 
     def add_pack(self, pack_id: bytes, entries: Iterable[BlobEntry]) -> None:
         with self._lock:
-            p = self._pack_number(pack_id)
+            p = self._packs.number(pack_id)
             for e in entries:
                 self._pending[e.id] = (p, e.offset, e.length, e.raw_length, e.type)
             if len(self._pending) >= _MERGE_AT:
                 self._merge()
 
     def _merge(self) -> None:
-        rows = [(i, *v) for i, v in self._pending.items()]
-        self._table = _Table.build([_Table.columns(rows)], self._table)
+        self._packs.settle()
+        if not self._pending:
+            return
+        items = list(self._pending.items())
         self._pending = {}
+        n = len(items)
+        ids = np.frombuffer(b"".join(i for i, _ in items), np.uint8).reshape(n, 32)
+        loc = np.array([v for _, v in items], np.int64).reshape(n, 5)
+        del items
+        self._insert(
+            _Rows.from_ids(
+                ids,
+                self.id_bytes,
+                loc[:, 0].astype(_U32),
+                loc[:, 1].astype(_U32),
+                loc[:, 2].astype(_U32),
+                loc[:, 3].astype(_U32),
+                loc[:, 4].astype(np.uint8),
+            )
+        )
+
+    # ---- building the table ---------------------------------------------------------------------------
+
+    def _insert(self, new: _Rows) -> None:
+        """Merge NEW rows (with their ID tails) into the sorted table."""
+        if not len(new):
+            return
+        base = self._table
+        order = np.argsort(new.keys, kind="stable")
+        keys = new.keys[order]
+        # rows that share their first 8 bytes with another new row or a table row: rare, handled one by one
+        shared = np.zeros(len(keys), bool)
+        shared[1:] = keys[1:] == keys[:-1]
+        shared[:-1] |= shared[1:]
+        if len(base):
+            pos = np.minimum(base.keys.searchsorted(keys), len(base) - 1)
+            shared |= base.keys[pos] == keys
+        suspects = order[shared]
+        drop_base: list[int] = []
+        drop_new: set[int] = set()
+        if len(suspects) and self.id_bytes < 32:
+            drop_base, drop_new = self._split_collisions(new, suspects)
+        del keys, shared
+        new.tail = None
+        if drop_new:
+            order = order[~np.isin(order, np.fromiter(drop_new, np.int64, len(drop_new)))]
+        new = new.take(order)
+        del order
+        if drop_base:
+            keep = np.ones(len(base), bool)
+            keep[drop_base] = False
+            base = _Rows(base.cols()).take(keep)
+        if not len(base):
+            self._table = new
+            return
+        # insert the sorted new rows after the table rows with the same key: one copy of each column, no sort
+        pos = base.keys.searchsorted(new.keys, side="right")
+        for name in _Rows.NAMES:
+            setattr(base, name, np.insert(getattr(base, name), pos, getattr(new, name), axis=0))
+            setattr(new, name, None)
+        self._table = base
+
+    def _split_collisions(self, new: _Rows, suspects: npt.NDArray[np.int64]) -> tuple[list[int], set[int]]:
+        """Among new rows sharing a prefix with other rows, find different blobs with the same prefix; move them
+        (and the table rows concerned) to the exact dict. Returns (table rows to drop, new rows to drop)."""
+        base = self._table
+        groups: dict[bytes, list[tuple[str, int]]] = {}
+        for i in suspects.tolist():
+            groups.setdefault(new.prefix(i), []).append(("new", i))
+        for prefix in groups:
+            key = np.uint64(int.from_bytes(prefix[:8], "big"))
+            j = int(base.keys.searchsorted(key))
+            while j < len(base) and base.keys[j] == key:  # rows with this key, in any order of their rest
+                if base.prefix(j) == prefix:
+                    groups[prefix].append(("base", j))
+                j += 1
+        headers: dict[int, dict[tuple[int, int], bytes] | None] = {}
+        drop_base: list[int] = []
+        drop_new: set[int] = set()
+        assert new.tail is not None
+        for prefix, rows in groups.items():
+            full: list[tuple[str, int, bytes | None]] = []
+            for src, i in rows:
+                if src == "new":
+                    full.append((src, i, prefix + bytes(new.tail[i].tobytes())))
+                else:
+                    full.append((src, i, self._resolve(base, i, headers)))
+            known = {f for _s, _i, f in full if f is not None}
+            unresolved = any(f is None for _s, _i, f in full)
+            if len(known) <= 1 and not unresolved:
+                continue  # one blob, possibly in several packs: rows stay in the table
+            for src, i, f in sorted(full, key=lambda x: x[0] != "base"):  # table rows first: they came first
+                if f is None:
+                    continue  # a table row we cannot identify stays; the new blobs are found exactly first
+                table = base if src == "base" else new
+                self._exact.setdefault(f, table.location(i))
+                (drop_base.append(i) if src == "base" else drop_new.add(i))
+        return drop_base, drop_new
+
+    def _resolve(self, base: _Rows, i: int, headers: dict[int, dict[tuple[int, int], bytes] | None]) -> bytes | None:
+        """The full ID of table row I, from its pack header (cached in HEADERS), or None."""
+        p = int(base.pack[i])
+        if p not in headers:
+            headers[p] = None
+            if self.resolver is not None:
+                with contextlib.suppress(SauvegardeError):  # unreadable: the row stays unidentified
+                    headers[p] = {(e.offset, e.type): e.id for e in self.resolver(self._packs.id(p))}
+        found = headers[p]
+        if found is None:
+            return None
+        blob_id = found.get((int(base.offset[i]), int(base.btype[i])))
+        return blob_id if blob_id is not None and blob_id[: self.id_bytes] == base.prefix(i) else None
+
+    # ---- lookups --------------------------------------------------------------------------------------
+
+    def _get(self, blob_id: bytes) -> Location | None:
+        hit = self._pending.get(blob_id)
+        if hit is None and self._exact:
+            hit = self._exact.get(blob_id)
+        if hit is None:
+            t = self._table
+            i = t.find(blob_id, self.id_bytes)
+            if i >= 0:
+                hit = t.location(i)
+        return hit
 
     def lookup(self, blob_id: bytes) -> tuple[bytes, BlobEntry] | None:
         """``(pack_id, entry)`` for a blob, or ``None``."""
         with self._lock:
-            hit = self._pending.get(blob_id)
-            if hit is not None:
-                p, off, ln, raw, bt = hit
-                return self.packs[p], BlobEntry(bt, blob_id, off, ln, raw)
-            t = self._table
-            i = t.find(blob_id)
-            if i < 0:
+            hit = self._get(blob_id)
+            if hit is None:
                 return None
-            return self.packs[int(t.pack[i])], BlobEntry(
-                int(t.btype[i]), blob_id, int(t.offset[i]), int(t.length[i]), int(t.raw[i])
-            )
+            p, off, ln, raw, bt = hit
+            return self._packs.id(p), BlobEntry(bt, blob_id, off, ln, raw)
 
     def __contains__(self, blob_id: bytes) -> bool:
         with self._lock:
-            return blob_id in self._pending or self._table.find(blob_id) >= 0
+            return self._get(blob_id) is not None
 
     def known(self, ids: list[bytes]) -> list[bool]:
         """For each item (concatenated 32-byte IDs), whether every ID is in the index: one vectorized search."""
@@ -193,49 +514,66 @@ class MasterIndex:
         n = len(joined) // 32
         with self._lock:
             t = self._table
-            pending = self._pending
-            if n == 0 or not len(t.keys):
+            if n == 0 or not len(t):
                 found = np.zeros(n, bool)
             else:
                 arr = np.frombuffer(joined, np.uint8).reshape(n, 32)
                 keys = np.ascontiguousarray(arr[:, :8]).view(">u8").ravel().astype(np.uint64)
-                pos = np.minimum(t.keys.searchsorted(keys), len(t.keys) - 1)
-                found = (t.keys[pos] == keys) & (t.rest[pos] == arr[:, 8:]).all(axis=1)
+                pos = np.minimum(t.keys.searchsorted(keys), len(t) - 1)
+                found = (t.keys[pos] == keys) & (t.rest[pos] == arr[:, 8 : self.id_bytes]).all(axis=1)
             out: list[bool] = []
             k = 0
             for item in ids:
                 m = len(item) // 32
                 ok = True
                 for j in range(k, k + m):
-                    if not found[j]:
-                        bid = joined[32 * j : 32 * j + 32]
-                        if bid not in pending and t.find(bid) < 0:  # same 8-byte prefix twice: search fully
-                            ok = False
-                            break
+                    if not found[j] and self._get(joined[32 * j : 32 * j + 32]) is None:
+                        ok = False  # (the search above sees one row per key: same first 8 bytes twice: full path)
+                        break
                 out.append(ok)
                 k += m
             return out
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._table.keys) + len(self._pending)
+            return len(self._table) + len(self._pending) + len(self._exact)
 
     def has_pack(self, pack_id: bytes) -> bool:
         with self._lock:
-            return pack_id in self._pack_pos
+            return self._packs.find(pack_id) is not None
 
     def entries(self) -> Iterator[tuple[bytes, BlobEntry]]:
-        """Every ``(pack_id, entry)``, for check and stats."""
+        """Every ``(pack_id, entry)``, for check, stats and tests. With an ID prefix, full IDs are read back from
+        the pack headers (through the resolver); a table row whose pack header cannot be read raises
+        :class:`FormatError`."""
         with self._lock:
             self._merge()
             t = self._table
-        for i in range(len(t.keys)):
-            blob_id = int(t.keys[i]).to_bytes(8, "big") + t.rest[i].tobytes()
-            yield (
-                self.packs[int(t.pack[i])],
-                BlobEntry(int(t.btype[i]), blob_id, int(t.offset[i]), int(t.length[i]), int(t.raw[i])),
-            )
+            exact = list(self._exact.items())
+        for blob_id, (p, off, ln, raw, bt) in exact:
+            yield self._packs.id(p), BlobEntry(bt, blob_id, off, ln, raw)
+        if self.id_bytes == 32:
+            for i in range(len(t)):
+                p, off, ln, raw, bt = t.location(i)
+                yield self._packs.id(p), BlobEntry(bt, t.prefix(i), off, ln, raw)
+            return
+        by_pack = np.argsort(t.pack, kind="stable")
+        bounds = np.flatnonzero(np.diff(t.pack[by_pack])) + 1
+        for rows in np.split(by_pack, bounds) if len(by_pack) else []:
+            pack_id = self._packs.id(int(t.pack[rows[0]]))
+            header = {(e.offset, e.type): e.id for e in self.resolver(pack_id)} if self.resolver else {}
+            for i in rows.tolist():
+                _p, off, ln, raw, bt = t.location(i)
+                full_id = header.get((off, bt))
+                if full_id is None or full_id[: self.id_bytes] != t.prefix(i):
+                    raise FormatError(f"pack {pack_id.hex()}: no blob at offset {off} matches the index")
+                yield pack_id, BlobEntry(bt, full_id, off, ln, raw)
 
     def table_bytes(self) -> int:
         """Memory held by the sorted columns (excludes pending entries and the pack list)."""
         return self._table.nbytes()
+
+    def pack_bytes(self) -> int:
+        """Memory held by the pack IDs and their lookup arrays."""
+        p = self._packs
+        return len(p._ids) + p._keys.nbytes + p._nums.nbytes

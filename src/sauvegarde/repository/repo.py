@@ -10,6 +10,7 @@ snapshot saved after ``flush`` never refers to unindexed data.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -31,7 +32,7 @@ from sauvegarde.errors import (
 from sauvegarde.repository import deletions, keyfile, layout
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.config import RepoConfig
-from sauvegarde.repository.index import IndexFile, MasterIndex
+from sauvegarde.repository.index import ID_PREFIX, IndexColumns, IndexFile, MasterIndex, decode_columns
 from sauvegarde.repository.locks import Lock
 from sauvegarde.repository.pack import TRAILER_SIZE, PackWriter, decode_header, header_length
 from sauvegarde.repository.snapshot import Snapshot
@@ -39,6 +40,7 @@ from sauvegarde.storage import Storage
 from sauvegarde.storage.base import Buffer
 from sauvegarde.storage.capabilities import object_lock_storage
 from sauvegarde.storage.wrappers import is_remote
+from sauvegarde.util.malloc import release_free_memory
 
 INDEX_EVERY_PACKS = 8
 INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair
@@ -55,7 +57,7 @@ class Repository:
         self.config = config
         self.key_id = key_id
         self.cipher: Cipher = master.cipher()
-        self.index = MasterIndex()
+        self.index = MasterIndex(ID_PREFIX, resolver=self.read_pack_header)
         self._inflight: set[bytes] = set()
         self._state_lock = threading.Lock()
         self._pack_lock = threading.Lock()
@@ -219,10 +221,42 @@ class Repository:
         index.index_id = index_id
         return index
 
+    def _load_index_plain(self, index_id: bytes) -> tuple[bytes, str]:
+        """An index object's plaintext, authenticated, and its name."""
+        name = layout.named(layout.INDEX, index_id)
+        raw = self.storage.load(name)
+        self._verify_name(name, raw, index_id)
+        return self.cipher.open(raw, aad=_AAD_INDEX, what=name), name
+
     def load_index(self) -> None:
+        """Load every index object into the in-memory index.
+
+        Reader threads fetch, authenticate and decrypt (the GIL is released); this thread decodes each object into
+        columns as it arrives, with a few objects in flight, so memory holds the columns and little else. Freed
+        decoding buffers are then handed back to the system (glibc keeps them otherwise).
+        """
         ids = self.list_index_ids()
-        with ThreadPoolExecutor(8) as pool:
-            self.index.add_files(pool.map(self.load_index_file, ids))
+        threads = 8 if is_remote(self.storage) else 2
+
+        def loaded() -> Iterator[IndexColumns]:
+            with ThreadPoolExecutor(threads) as pool:
+                window: deque[tuple[bytes, Future[tuple[bytes, str]]]] = deque()
+                for index_id in ids:
+                    window.append((index_id, pool.submit(self._load_index_plain, index_id)))
+                    if len(window) > threads:
+                        yield self._decode_columns(*window.popleft())
+                while window:
+                    yield self._decode_columns(*window.popleft())
+
+        self.index.add_files(loaded())
+        release_free_memory()
+
+    @staticmethod
+    def _decode_columns(index_id: bytes, fut: Future[tuple[bytes, str]]) -> IndexColumns:
+        plain, name = fut.result()
+        columns = decode_columns(plain, name)
+        columns.index_id = index_id
+        return columns
 
     def load_index_files(self) -> tuple[list[IndexFile], dict[bytes, str]]:
         """Every index object that loads, and an error message per one that does not (for check and prune).

@@ -24,3 +24,14 @@ def pin_mmap_threshold(threshold: int = 1 << 20) -> bool:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
     return False
+
+
+def release_free_memory() -> bool:
+    """Return the free pages of every glibc heap arena to the system (``malloc_trim(0)``; Linux only), after a
+    burst of short-lived allocations such as decoding the index; returns whether any memory was released."""
+    if not sys.platform.startswith("linux"):
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    return False

@@ -101,3 +101,20 @@ def test_scratch_directory_removed_when_the_restore_crashes(
     r = run_drill(drill_env.plan, DrillTarget("data", "local", 1.0), NOW, seed=1)
     assert not r.passed and "No space left" in r.reasons[0]
     assert _scratch_left(drill_env) == []
+
+
+def test_estimate_scales_what_follows_the_first_byte() -> None:
+    """The walk before the first byte is paid once; only the rest of a sample's restore scales with the bytes."""
+    from datetime import UTC, datetime
+
+    from sauvegarde.drill.run import DrillResult, _measure
+    from sauvegarde.engine.restore import RestoreSummary
+
+    result = DrillResult("a", "r", datetime(2025, 1, 1, tzinfo=UTC), "s", "t", 0.1, 1, asset_bytes=10_000_000)
+    summary = RestoreSummary(files=10, bytes=1_000_000, duration_s=10.0, first_byte_s=6.0)
+    _measure(result, summary, setup_s=1.0)
+    assert (result.restore_s, result.throughput, result.ttfb_s) == (10.0, 100_000.0, 7.0)
+    assert result.estimated_full_s == 1.0 + 6.0 + 4.0 * 10  # not 1 + 10 * 10
+    full = DrillResult("a", "r", datetime(2025, 1, 1, tzinfo=UTC), "s", "t", 1.0, 1, asset_bytes=1_000_000)
+    _measure(full, summary, setup_s=1.0)
+    assert full.estimated_full_s == 1.0 + 10.0  # a full drill estimates what it took

@@ -127,7 +127,11 @@ def _measure(result: DrillResult, summary: RestoreSummary, setup_s: float) -> No
         result.ttfb_s = round(setup_s + summary.first_byte_s, 4)
     if result.bytes > 0:
         result.throughput = round(result.bytes / result.restore_s, 1)
-        result.estimated_full_s = round(setup_s + result.asset_bytes / result.throughput, 3)
+        # What comes before the first byte (walking the snapshot's trees, planning) is paid once whatever the
+        # sample; the rest scales with the bytes restored.
+        fixed = min(summary.first_byte_s or 0.0, result.restore_s)
+        scaled = (result.restore_s - fixed) * result.asset_bytes / result.bytes
+        result.estimated_full_s = round(setup_s + fixed + scaled, 3)
     elif result.asset_bytes == 0:
         result.estimated_full_s = round(setup_s + result.restore_s, 3)
 

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from sauvegarde.errors import FormatError, SauvegardeError
 from sauvegarde.repository.blobs import BlobEntry
+from sauvegarde.util.malloc import release_free_memory
 
 ID_PREFIX = 16  # ID bytes a repository's index keeps in memory
 _MERGE_AT = 1 << 16  # pending blobs (about 300 bytes each in the dict) merged into the table at a time
@@ -230,6 +231,8 @@ def _concat(parts: list[_Rows], id_bytes: int) -> _Rows:
         cols.append(np.concatenate([getattr(p, name) for p in parts]))
         for p in parts:
             setattr(p, name, None)
+        if len(parts) > 1:
+            release_free_memory()  # the parts' small columns sit in the C heap once freed
     tails = [p.tail for p in parts if p.tail is not None]
     tail = np.concatenate(tails) if len(tails) == len(parts) else None
     parts.clear()

@@ -507,9 +507,16 @@ class MasterIndex:
             p, off, ln, raw, bt = hit
             return self._packs.id(p), BlobEntry(bt, blob_id, off, ln, raw)
 
+    def _has(self, blob_id: bytes) -> bool:
+        return (
+            blob_id in self._pending
+            or (bool(self._exact) and blob_id in self._exact)
+            or self._table.find(blob_id, self.id_bytes) >= 0
+        )
+
     def __contains__(self, blob_id: bytes) -> bool:
         with self._lock:
-            return self._get(blob_id) is not None
+            return self._has(blob_id)
 
     def known(self, ids: list[bytes]) -> list[bool]:
         """For each item (concatenated 32-byte IDs), whether every ID is in the index: one vectorized search."""
@@ -530,7 +537,7 @@ class MasterIndex:
                 m = len(item) // 32
                 ok = True
                 for j in range(k, k + m):
-                    if not found[j] and self._get(joined[32 * j : 32 * j + 32]) is None:
+                    if not found[j] and not self._has(joined[32 * j : 32 * j + 32]):
                         ok = False  # (the search above sees one row per key: same first 8 bytes twice: full path)
                         break
                 out.append(ok)

@@ -136,11 +136,28 @@ def make_big_file(target: Path, source: str, quick: bool) -> int:
     return target.stat().st_size
 
 
+def _like_real_data(rng: random.Random, files: list[Path], length: int) -> bytes:
+    """LENGTH bytes cut from a random file of the tree (another one if it is empty or unreadable)."""
+    for _ in range(100):
+        try:
+            data = rng.choice(files).read_bytes()
+        except OSError:
+            continue
+        if data:
+            while len(data) < length:
+                data += data
+            start = rng.randint(0, len(data) - length)
+            return data[start : start + length]
+    return bytes(length)
+
+
 def mutate(root: Path, seed: int) -> dict[str, int]:
     """Change about 5% of the regular files below ROOT, deterministically.
 
     2% get 1-8 KiB appended, 2% get a region of up to 16 KiB rewritten in place (same size), 1% new files
-    (two existing files concatenated, so compressible like real data), 0.5% deleted.
+    (two existing files concatenated), 0.5% deleted. Appended and rewritten bytes are taken from other files of
+    the tree, so they compress like real edits (random bytes would also look like encryption to sauvegarde's
+    ransomware guard, which flags them: exit 4).
     """
     rng = random.Random(seed)
     files = sorted(Path(d) / f for d, _, fs in os.walk(root) for f in fs if not os.path.islink(os.path.join(d, f)))
@@ -152,17 +169,17 @@ def mutate(root: Path, seed: int) -> dict[str, int]:
     deleted = [files[i] for i in picked[k_append + k_rewrite :]]
     changed_bytes = 0
     for f in appended:
-        extra = rng.randbytes(rng.randint(1024, 8192))
+        extra = _like_real_data(rng, files, rng.randint(1024, 8192))
         with open(f, "ab") as out:
             out.write(extra)
         changed_bytes += len(extra)
     for f in rewritten:
         data = bytearray(f.read_bytes())
         if not data:
-            data = bytearray(rng.randbytes(512))
+            data = bytearray(_like_real_data(rng, files, 512))
         length = min(len(data), rng.randint(256, 16384))
         offset = rng.randint(0, len(data) - length)
-        data[offset : offset + length] = rng.randbytes(length)
+        data[offset : offset + length] = _like_real_data(rng, files, length)
         f.write_bytes(bytes(data))
         changed_bytes += length
     for i in range(k_add):

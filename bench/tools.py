@@ -45,7 +45,7 @@ class Commands:
 
     def backup(self, tool: str, repo: str, path: Path) -> list[str]:
         if tool == "sauvegarde":
-            return [*self.sauvegarde, "-q", "-r", repo, "backup", str(path)]
+            return [*self.sauvegarde, "-q", "-r", repo, "backup", "--guard", "warn", str(path)]
         if tool == "restic":
             return ["restic", "-q", "-r", repo, "backup", str(path)]
         self.borg_counter += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,44 @@ def test_guard_off_leaves_no_trace(tmp_path: Path) -> None:
     snap = Backup(repo, BackupOptions(paths=[str(root)])).run()
     assert "guard" not in snap.extra
     assert os.path.exists(root / "a.txt")
+
+
+def test_random_extension_and_notes_without_a_note_name(share: Share) -> None:
+    """LockBit 3 style: one random 9-letter extension per victim and '<ext>.README.txt' notes in every folder.
+    Neither the extension nor the note's name is in any list: the renamed files are judged as what they were, and
+    the note by being the same new text with ransom wording in several folders."""
+    ext = ".HLJkNskOq"
+    victims = [f for f in share.files if f.parent.name in ("docs", "finance", "alpha")]
+    encrypt_files(victims, rename=ext, note=False)
+    note = "Your data is stolen and encrypted. Download Tor Browser, pay in Bitcoin for the decryption key.\n"
+    folders = {f.parent for f in victims}
+    for d in folders:
+        (d / f"{ext[1:]}.README.txt").write_text(note)
+    g = share.backup()
+    assert g["verdict"] == "attack"
+    assert g["rules"]["ransom-note"] == len(folders) == 3
+    assert "ransom-extension" not in g["rules"] and "mass-rename" in g["rules"]
+    flagged = {f["path"] for f in g["files"] if f["rules"] != ["ransom-note"]}
+    assert len(flagged) >= 20 and g["stats"]["files_flagged"] >= len(victims) - 2
+    renamed = [f for f in g["files"] if f["path"].endswith(ext)]
+    assert renamed and all(f["detail"].startswith("renamed from ") for f in renamed)
+    assert {f["previous"] for f in renamed} >= {"text"}
+
+
+def test_ordinary_renames_and_repeated_files_stay_clean(share: Share) -> None:
+    """Backup copies (.bak), files gzipped in place, two files encrypted on purpose with gpg, and the same new
+    README (without ransom wording) in every folder."""
+    docs = share.root / "docs"
+    for f in sorted(docs.glob("letter*.docx"))[:6]:
+        f.rename(f.with_name(f.name + ".bak"))
+    for f in sorted(docs.glob("note*.txt"))[:3]:
+        f.with_name(f.name + ".gz").write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    for f in sorted((share.root / "finance").glob("statement*.pdf"))[:2]:
+        f.with_name(f.name + ".gpg").write_bytes(os.urandom(f.stat().st_size))
+        f.unlink()
+    for d in {f.parent for f in share.files}:
+        (d / "README.txt").write_text("This folder is synchronised with the team share; do not rename it.\n")
+    g = share.backup()
+    assert g["verdict"] == "clean", g
+    assert g["stats"]["files_flagged"] == 0

@@ -27,7 +27,8 @@ def test_looks_random() -> None:
     rng = random.Random(3)
     assert sig.looks_random(os.urandom(4096))
     assert sig.looks_random(os.urandom(1500))  # short blocks: threshold corrected for the estimator's bias
-    assert not sig.looks_random(os.urandom(500))  # too short to say
+    assert all(sig.looks_random(os.urandom(300)) for _ in range(200))  # one expected count per byte value: enough
+    assert not sig.looks_random(os.urandom(200))  # too short to say
     assert not sig.looks_random(text(rng, 4096))
     assert not sig.looks_random(bytes(rng.randrange(0, 40) for _ in range(4096)))  # skewed binary
     assert not sig.looks_random("é à ü ß 中文 ".encode() * 300)
@@ -133,3 +134,61 @@ def test_sampler_spreads_blocks() -> None:
     assert 6 <= len(s.inner) <= 16
     small = _sample(b"abc")
     assert small.head == small.tail == b"abc" and small.inner == []
+
+
+def test_renamed_files_are_judged_by_their_old_name_and_kind() -> None:
+    """LockBit 3 style: a per-victim random extension, unknown to any list; the file is judged as what it was."""
+    rng = random.Random(8)
+    enc = os.urandom(50_000)
+    rules = judge_file(b"ledger.csv.HLJkNskOq", 50_000, enc[:4096], enc[-4096:], [], "text", b"ledger.csv")[1]
+    assert rules == ["encrypted-content"]
+    kind, rules, detail = _judge_renamed(b"photo.png.HLJkNskOq", os.urandom(40_000), "png", b"photo.png")
+    assert rules == ["magic-mismatch"] and kind == "rnd", detail
+    assert _judge_renamed(b"libx.so.HLJkNskOq", os.urandom(40_000), "elf", b"libx.so")[1] == ["type-changed"]
+    assert _judge_renamed(b"a.docx.x7Gq2", docx(rng)[:-3000] + os.urandom(3000), "zip", b"a.docx")[1] == [
+        "format-broken"
+    ]
+    # ordinary renames: a backup copy, a file compressed in place, a file encrypted on purpose
+    assert _judge_renamed(b"letter.docx.bak", docx(rng), "zip", b"letter.docx")[1] == []
+    assert _judge_renamed(b"app.log.gz", b"\x1f\x8b\x08\x00" + os.urandom(30_000), "text", b"app.log")[1] == []
+    assert _judge_renamed(b"scan.pdf.gpg", os.urandom(30_000), "pdf", b"scan.pdf")[1] == []
+    assert _judge_renamed(b"notes.txt.old", text(rng, 9_000), "text", b"notes.txt")[1] == []
+
+
+def _judge_renamed(name: bytes, data: bytes, previous: str, old: bytes) -> tuple[str, list[str], str]:
+    s = _sample(data)
+    return judge_file(name, len(data), s.head, s.tail, s.inner, previous, old)
+
+
+def test_short_files() -> None:
+    """Files of 256 bytes to 1 KiB are judged for randomness; below that only a lost format signature is seen."""
+    rng = random.Random(9)
+    assert "encrypted-content" in _judge(b"CMakeLists.txt", os.urandom(400), "text")[1]
+    assert "magic-mismatch" in _judge(b"go-up.png", os.urandom(700), "png")[1]
+    assert _judge(b"go-up.png", os.urandom(180), "png")[1] == ["magic-mismatch"]  # icon: too short for statistics
+    assert _judge(b"go-up.png", png(rng, 8, 8), "png")[1] == []
+    assert _judge(b"blob", os.urandom(180), "bin")[1] == []  # nothing to compare a short unknown file with
+    assert _judge(b"x.py", os.urandom(200), "text")[1] == []  # a limit: too short, no signature
+    assert _judge(b"report.pdf", b"garbage", "pdf")[1] == []  # under 256 bytes and text-like: nothing to say
+
+
+def test_jpeg_encrypted_between_kept_header_and_end() -> None:
+    """A photo encrypted except its first and last 4 KiB keeps its signature and end marker; its inner blocks are
+    no longer JPEG scan data (every 0xFF there is followed by 0x00 or a restart marker)."""
+    import io
+
+    from PIL import Image
+
+    rng = random.Random(10)
+    small = Image.frombytes("RGB", (16, 12), rng.randbytes(16 * 12 * 3))
+    img = Image.blend(small.resize((1024, 768)), Image.effect_noise((1024, 768), 20).convert("RGB"), 0.1)
+    for options in ({}, {"progressive": True}, {"quality": 95, "subsampling": 0}):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", **options)
+        photo = buf.getvalue()
+        assert _judge(b"IMG_1000.jpg", photo, "jpeg")[1] == [], options
+        middle = photo[:4096] + os.urandom(len(photo) - 8192) + photo[-4096:]
+        kind, rules, detail = _judge(b"IMG_1000.jpg", middle, "jpeg")
+        assert kind == "jpeg" and rules == ["format-broken"], (options, detail)
+    assert not sig.jpeg_scan_broken(jpeg(rng)[5000:9096])  # stuffed scan data
+    assert sig.jpeg_scan_broken(os.urandom(4096))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from sauvegarde.plan.load import load_plan, resolve_plan_path
-from sauvegarde.plan.model import Plan
 from sauvegarde.state.db import StateDB, default_path
+
+if TYPE_CHECKING:
+    from sauvegarde.plan.model import Plan  # pydantic: imported only when a plan is loaded
 
 F = TypeVar("F", bound=Callable[..., Any])
 

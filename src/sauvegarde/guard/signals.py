@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 BLOCK = 4096  # bytes per sampled block
-MIN_BLOCK = 1024  # blocks shorter than this say too little about randomness
+MIN_BLOCK = 256  # blocks shorter than this say too little about randomness (one expected count per byte value)
 ENTROPY_RANDOM = 7.6  # bits per byte at or above which a block of >= 1 KiB may be ciphertext
 # Chi-square of 256 byte counts has 255 degrees of freedom (mean 255, sd 22.6) for uniform bytes; compressed
 # data and media stay near uniform too, which is why formats are recognised first. Above this, a block is not random.
@@ -45,7 +45,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"SQLite format 3\x00", "sqlite"),
 )
 
-_MAGIC_PREFIXES = tuple(m for m, _k in _MAGIC)
+MAGIC_PREFIXES = tuple(m for m, _k in _MAGIC)
 _HIGH = bytes(range(128, 256))
 
 # extension -> the kind its content must have
@@ -116,6 +116,14 @@ LOW_ENTROPY_EXT = frozenset(
 ENCRYPTED_EXT = frozenset(
     ["gpg", "pgp", "asc", "age", "kdbx", "kdb", "p12", "pfx", "hc", "tc", "vc", "luks", "enc-by-design"]
 )
+
+# extensions added or swapped by ordinary renames (backup copies, rotation, compression, signing, downloads): a file
+# renamed so still counts as renamed for judging its content, but not towards a folder's mass renames
+BENIGN_RENAME_EXT = frozenset(
+    ["bak", "old", "orig", "backup", "save", "tmp", "temp", "swp", "part", "partial", "crdownload", "download", "new",
+     "prev", "sav", "gz", "bz2", "xz", "zst", "lz4", "lzma", "z", "zip", "7z", "tgz", "gpg", "pgp", "asc", "sig", "age",
+     "sha256", "md5"]
+)  # fmt: skip
 
 RANSOM_EXT = frozenset(
     [
@@ -208,7 +216,11 @@ def looks_random(block: bytes) -> bool:
     n = len(block)
     if n < MIN_BLOCK or block.isascii():
         return False
-    if len(block.translate(None, _HIGH)) > 0.6 * n:  # random bytes are half >= 0x80; text and most binaries not
+    # Cheap refusals on the first KiB, where random bytes hold one zero in 256 (4 +- 2 per KiB) and half of them
+    # >= 0x80 (512 +- 16 per KiB): most binaries have more zeros, text and most binaries fewer high bytes.
+    probe = block[:1024]
+    m = len(probe)
+    if probe.count(0) > m / 32 or len(probe.translate(None, _HIGH)) > 0.6 * m:
         return False
     entropy, chi2 = byte_stats(block)
     bias = 255 / (2 * n * math.log(2))
@@ -219,7 +231,7 @@ def magic_kind(head: bytes) -> str:
     """The format the first bytes announce, ``text`` for ASCII/UTF-8 text, ``bin`` otherwise ("" when empty)."""
     if not head:
         return EMPTY
-    if head.startswith(_MAGIC_PREFIXES):
+    if head.startswith(MAGIC_PREFIXES):
         for magic, kind in _MAGIC:
             if head.startswith(magic):
                 return kind
@@ -256,6 +268,29 @@ def structure_ok(kind: str, head: bytes, tail: bytes) -> bool:
     return True
 
 
+JPEG_BAD_MARKERS = 8  # an inner block of a JPEG with this many impossible 0xFF pairs is not entropy-coded data
+
+
+def jpeg_scan_broken(block: bytes) -> bool:
+    """Whether a block from inside a JPEG cannot be its entropy-coded data.
+
+    In a JPEG's scans every 0xFF byte is followed by 0x00 (stuffing), a restart marker (0xD0-0xD7) or another 0xFF;
+    other markers only sit between scans (a few per file). Random bytes hold 16 0xFF per 4 KiB, nearly all followed
+    by something else: a photo encrypted between a kept header and a kept end fails here.
+    """
+    bad = 0
+    i = block.find(b"\xff")
+    last = len(block) - 1
+    while 0 <= i < last:
+        nxt = block[i + 1]
+        if nxt and nxt != 0xFF and not 0xD0 <= nxt <= 0xD7:
+            bad += 1
+            if bad >= JPEG_BAD_MARKERS:
+                return True
+        i = block.find(b"\xff", i + 1)
+    return False
+
+
 def extension(name: bytes) -> str:
     """The lower-case extension of a file name, without the dot ("" if none)."""
     base = name.rsplit(b"/", 1)[-1]
@@ -275,6 +310,12 @@ def ransom_extension(name: bytes) -> bool:
     """Whether a file name ends in an extension ransomware families append (``.locked``, ``.wncry``, ...)."""
     ext = extension(name)
     return ext in RANSOM_EXT or (len(ext) >= 20 and ext.isalnum())  # or a long random per-victim ID
+
+
+def benign_rename(name: bytes) -> bool:
+    """Whether a new name's extension is one ordinary renames give (``x.bak``, ``x.log.1``, ``x.gz``...)."""
+    ext = extension(name)
+    return ext in BENIGN_RENAME_EXT or ext.isdigit()
 
 
 def note_name(name: bytes) -> bool:

@@ -50,16 +50,28 @@ class FileFinding:
 
 
 def judge_file(
-    name: bytes, size: int, head: bytes, tail: bytes, inner: list[bytes], previous: str
+    name: bytes, size: int, head: bytes, tail: bytes, inner: list[bytes], previous: str, renamed_from: bytes = b""
 ) -> tuple[str, list[str], str]:
-    """The kind of a changed file's content, the rules it fires and a detail; ``previous`` is the old kind or ""."""
-    kind = sig.magic_kind(head)
+    """The kind of a changed file's content, the rules it fires and a detail; ``previous`` is the old kind or "".
+
+    ``renamed_from`` is the name the file had in the parent snapshot when it was renamed by adding or replacing an
+    extension (``a.docx`` -> ``a.docx.x7Gq2``): its content is then judged by the type the old name promised.
+    The inner blocks are only looked at when a rule could fire from them, and only until one looks random.
+    """
+    # runs for every file a backup reads: the common cases (plain text, a plain name) are inlined
+    if head.isascii() and b"\x00" not in head and head and not head.startswith(sig.MAGIC_PREFIXES):
+        kind = sig.TEXT
+    else:
+        kind = sig.magic_kind(head)
     rules: list[str] = []
     detail = ""
-    ext = sig.extension(name)
-    if sig.ransom_extension(name):
+    dot = name.rfind(b".")  # sig.extension, for a name without "/"
+    ext = name[dot + 1 :].decode("utf-8", "replace").lower() if dot > 0 else ""
+    if ext in sig.RANSOM_EXT or (len(ext) >= 20 and ext.isalnum()):  # sig.ransom_extension, inlined
         rules.append("ransom-extension")
         ext = sig.extension(sig.stem(name))  # judge the content by the name it had
+    elif renamed_from and ext not in sig.ENCRYPTED_EXT:
+        ext = sig.extension(renamed_from)
     if ext in _NOTE_EXT and sig.note_name(name) and (phrases := sig.note_text(head)):
         rules.append("ransom-note")
         detail = ", ".join(phrases)
@@ -67,32 +79,43 @@ def judge_file(
         if size > sig.BLOCK and not sig.structure_ok(kind, head, tail):
             rules.append("format-broken")
             detail = f"{kind} header but no {kind} end"
+        elif kind == "jpeg" and len(inner) >= 2 and sum(map(sig.jpeg_scan_broken, inner)) * 2 > len(inner):
+            rules.append("format-broken")
+            detail = f"jpeg header and end, but {sum(map(sig.jpeg_scan_broken, inner))}/{len(inner)} inner blocks "
+            detail += "are not JPEG scan data"
         return kind, rules, detail
-    blocks = [head, *inner] if tail is head else [head, *inner, tail]
-    randoms = [sig.looks_random(b) for b in blocks]
-    if not any(randoms):
-        return kind, rules, detail
-    if randoms[0]:
+    head_random = kind != sig.TEXT and sig.looks_random(head)
+    if head_random:
         kind = sig.RANDOM
     if ext in sig.ENCRYPTED_EXT:
         return kind, rules, detail
-    share = f"{sum(randoms)}/{len(randoms)} sampled blocks random"
     expected = sig.EXT_KIND.get(ext)
-    if expected is not None and expected != kind and randoms[0]:
-        rules.append("magic-mismatch")
-        detail = f".{ext} file without {expected} signature; {share}"
-    elif kind == sig.TEXT or (ext in sig.LOW_ENTROPY_EXT and not randoms[0]):
-        rules.append("intermittent")
-        detail = f"{kind} file with {share}"
-    elif ext in sig.LOW_ENTROPY_EXT:
-        rules.append("encrypted-content")
-        detail = f".{ext} file with {share}"
-    elif previous and previous != sig.RANDOM and previous != kind:
-        rules.append("type-changed")
-        detail = f"was {previous}, now {kind}; {share}"
-    elif previous == sig.TEXT and not randoms[0]:
-        rules.append("intermittent")
-        detail = f"was {previous}; {share}"
+    low = ext in sig.LOW_ENTROPY_EXT
+    other = bool(previous) and previous != sig.RANDOM and previous != kind  # the content changed type
+    rest = inner if tail is head else [*inner, tail]
+    if head_random:
+        if expected is not None and expected != kind:
+            rule, why = "magic-mismatch", f".{ext} file without {expected} signature"
+        elif low:
+            rule, why = "encrypted-content", f".{ext} file"
+        elif other:
+            rule, why = "type-changed", f"was {previous}, now {kind}"
+        else:
+            return kind, rules, detail
+    elif expected is not None and previous == expected and kind == sig.BINARY:
+        # the format's signature is gone from a file still named for it: caught even when too short to be judged
+        # random (tiny icons), or when the first block is not random (overwritten by a header of the attacker's)
+        rule, why = "magic-mismatch", f".{ext} file was {previous}, now without its signature"
+    elif (kind == sig.TEXT or low or other) and rest and any(map(sig.looks_random, rest)):
+        if kind == sig.TEXT or low:
+            rule, why = "intermittent", f"{kind} file"
+        else:
+            rule, why = "type-changed", f"was {previous}, now {kind}"
+    else:
+        return kind, rules, detail
+    rules.append(rule)
+    randoms = int(head_random) + sum(sig.looks_random(b) for b in rest)
+    detail = f"{why}; {randoms}/{1 + len(rest)} sampled blocks random"
     return kind, rules, detail
 
 

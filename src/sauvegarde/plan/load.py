@@ -12,13 +12,18 @@ import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from sauvegarde.errors import SauvegardeError, UsageError
-from sauvegarde.plan.model import Plan, ReferenceProblems
 from sauvegarde.util import xdg
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from sauvegarde.plan.model import Plan
+
+# The model (pydantic) is imported when a plan is parsed, not with this module: finding where the plan file is
+# (``resolve_plan_path``) is part of every guarded backup, which has no plan to read most of the time.
 
 Location = tuple[str | int, ...]
 
@@ -61,6 +66,10 @@ def parse_plan(text: str, path: str = "plan.toml") -> Plan:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PlanInvalid([_toml_error(path, exc)]) from None
+    from pydantic import ValidationError
+
+    from sauvegarde.plan.model import Plan
+
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
@@ -76,6 +85,8 @@ def _toml_error(path: str, exc: tomllib.TOMLDecodeError) -> str:
 
 
 def describe_errors(exc: ValidationError, text: str, path: str) -> list[str]:
+    from sauvegarde.plan.model import ReferenceProblems
+
     lines = key_lines(text)
     out = []
     for err in exc.errors():

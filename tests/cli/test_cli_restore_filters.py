@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 from cli_harness import Cli
-from cli_trees import MiB, assert_same_tree, random_bytes, restored, write_file
+from cli_trees import assert_same_tree, random_bytes, restored, write_file
 
 
 def _files_below(root: bytes) -> set[bytes]:
@@ -17,14 +18,23 @@ def _files_below(root: bytes) -> set[bytes]:
     return out
 
 
+def _photo() -> bytes:
+    """A real JPEG of about 1 MiB (seeded noise): the ransomware guard takes random bytes named .jpg, framed or
+    not, for an encrypted photo, as it should."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (640, 640), random_bytes(640 * 640 * 3, seed=51)).save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
 def _tree(src: Path) -> None:
     for d in ("docs/old", "photos", "cache"):
         (src / d).mkdir(parents=True)
     write_file(src / "docs" / "a.txt", b"a\n")
     write_file(src / "docs" / "b.tmp", b"tmp\n")
     write_file(src / "docs" / "old" / "c.txt", b"c\n")
-    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + random_bytes(MiB, seed=51) + b"\xff\xd9"  # a photo: random, framed
-    write_file(src / "photos" / "p.jpg", jpeg)
+    write_file(src / "photos" / "p.jpg", _photo())
     write_file(src / "cache" / "x.tmp", b"x\n")
     write_file(src / "top.txt", b"top\n")
 

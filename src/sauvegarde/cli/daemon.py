@@ -77,7 +77,8 @@ def _serve_metrics(app: AppContext, plan: Plan, db: StateDB, real: RealClock) ->
     """Prometheus /metrics at ``settings.metrics_listen``, when the plan asks for it."""
     if not plan.settings.metrics_listen:
         return None
-    from sauvegarde.report.metrics import gather, parse_listen, serve
+    from sauvegarde.report.metrics import gather, serve
+    from sauvegarde.util.listen import parse_listen
 
     try:
         host, port = parse_listen(plan.settings.metrics_listen)

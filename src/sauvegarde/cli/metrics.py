@@ -25,7 +25,8 @@ from sauvegarde.errors import UsageError
 def command(app: AppContext, plan_path: str | None, now: datetime | None, listen: str | None, ttl: float) -> None:
     """Last good snapshot per asset and repository, RPO compliance, snapshot counts, step durations and bytes,
     check errors, findings, and drill and guard results where recorded (Prometheus text format)."""
-    from sauvegarde.report.metrics import exposition, gather, parse_listen, serve
+    from sauvegarde.report.metrics import exposition, gather, serve
+    from sauvegarde.util.listen import parse_listen
 
     plan = load(plan_path)
     when = clock(now)

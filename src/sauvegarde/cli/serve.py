@@ -9,15 +9,36 @@ from typing import Any, TextIO
 import click
 
 from sauvegarde.errors import UsageError
+from sauvegarde.util.listen import parse_listen as listen_address
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[V6]:PORT`` for IPv6) as a host and a port."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"invalid --listen {text!r}: expected HOST:PORT")
-    host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
-    return host, int(port)
+    """``--listen HOST:PORT`` as a host and a port (a usage error otherwise)."""
+    try:
+        return listen_address(text)
+    except ValueError:
+        raise UsageError(f"invalid --listen {text!r}: expected HOST:PORT") from None
+
+
+def run_asgi(app: Any, host: str, port: int, tls_cert: str | None, tls_key: str | None, **extra: Any) -> None:
+    """Run an ASGI app with uvicorn until SIGTERM/SIGINT: h11, optional TLS, no access log or server header of
+    uvicorn's own (the apps log and set their headers themselves)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        **extra,
+    )
+    uvicorn.Server(config).run()
 
 
 def _json_lines(stream: TextIO) -> Any:
@@ -88,8 +109,6 @@ def command(
                 " (or pass --no-auth explicitly)"
             )
     host, port = parse_listen(listen)
-    import uvicorn
-
     from sauvegarde.server.app import ServerOptions, create_app
 
     log_stream: TextIO = open(access_log, "a", encoding="utf-8") if access_log else sys.stderr  # noqa: SIM115
@@ -108,20 +127,7 @@ def command(
     scheme = "https" if tls_cert else "http"
     mode = ", append-only" if append_only else ""
     click.echo(f"sauvegarde: serving {os.path.abspath(root)} on {scheme}://{listen}{mode}", err=True)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http="h11",
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        server_header=False,
-        timeout_keep_alive=30,
-    )
-    uvicorn.Server(config).run()
+    run_asgi(app, host, port, tls_cert, tls_key, timeout_keep_alive=30)
 
 
 @command.command("adduser")

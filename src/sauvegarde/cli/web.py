@@ -8,7 +8,7 @@ from datetime import datetime
 import click
 
 from sauvegarde.cli.planfile import clock, plan_options
-from sauvegarde.cli.serve import parse_listen
+from sauvegarde.cli.serve import parse_listen, run_asgi
 from sauvegarde.errors import UsageError
 
 
@@ -52,8 +52,6 @@ def command(
         )
     if htpasswd is None and not is_loopback(host):
         raise UsageError(f"listening on {host} needs a login: pass --htpasswd FILE (or listen on 127.0.0.1)")
-    import uvicorn
-
     from sauvegarde.web.app import WebOptions, create_app
 
     options = WebOptions(
@@ -66,19 +64,7 @@ def command(
     scheme = "https" if tls_cert else "http"  # behind a proxy: what the dashboard itself speaks
     login = "login required" if htpasswd else "no login (loopback only)"
     click.echo(f"sauvegarde: dashboard of {options.plan_path} on {scheme}://{listen} ({login})", err=True)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http="h11",
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        server_header=False,
-    )
     try:
-        uvicorn.Server(config).run()
+        run_asgi(app, host, port, tls_cert, tls_key)
     finally:
         app.state.dashboard.close()

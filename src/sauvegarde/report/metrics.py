@@ -178,11 +178,3 @@ def serve(facts: Callable[[], Facts], host: str, port: int, ttl: float = 30.0) -
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PlanCollector(facts, ttl))
     return start_http_server(port, addr=host, registry=registry)
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a pair; raises ValueError."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9464 (got {value!r})")
-    return host.strip("[]") or "127.0.0.1", int(port)

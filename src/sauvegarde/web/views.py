@@ -49,6 +49,17 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def checked_form(request: Request) -> dict[str, str] | Response:
+    """A POSTed form that carries the session's CSRF token, or the response refusing it (413, 403)."""
+    try:
+        form = await read_form(request)
+    except FormTooLarge:
+        return PlainTextResponse("form too large\n", 413)
+    if not csrf_ok(request, form.get("csrf")):
+        return PlainTextResponse("invalid or missing CSRF token: reload the page\n", 403)
+    return form
+
+
 def login_form(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
         if not dash.accounts.required:
@@ -60,12 +71,9 @@ def login_form(dash: Dashboard) -> Handler:
 
 def login(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-        except FormTooLarge:
-            return PlainTextResponse("form too large\n", 413)
-        if not csrf_ok(request, form.get("csrf")):
-            return PlainTextResponse("invalid or missing CSRF token: reload the page\n", 403)
+        form = await checked_form(request)
+        if isinstance(form, Response):
+            return form
         target = _safe_next(form.get("next"))
         user = form.get("user", "")
         wait = dash.accounts.throttle.wait(user)
@@ -84,12 +92,9 @@ def login(dash: Dashboard) -> Handler:
 
 def logout(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-        except FormTooLarge:
-            return PlainTextResponse("form too large\n", 413)
-        if not csrf_ok(request, form.get("csrf")):
-            return PlainTextResponse("invalid or missing CSRF token\n", 403)
+        form = await checked_form(request)
+        if isinstance(form, Response):
+            return form
         dash.accounts.log_out(request)
         return RedirectResponse("/login" if dash.accounts.required else "/", 303)
 
@@ -286,12 +291,9 @@ def download(dash: Dashboard) -> Handler:
 
 def action(dash: Dashboard) -> Handler:
     async def handler(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-        except FormTooLarge:
-            return PlainTextResponse("form too large\n", 413)
-        if not csrf_ok(request, form.get("csrf")):
-            return PlainTextResponse("invalid or missing CSRF token: reload the page\n", 403)
+        form = await checked_form(request)
+        if isinstance(form, Response):
+            return form
         kind = request.path_params["kind"]
         if kind not in ("run", "drill") or (kind == "drill" and not dash.drill):
             return PlainTextResponse("no such action\n", 404)

@@ -10,7 +10,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sauvegarde.compression import DEFAULT_LEVEL, compress, decompress
+from sauvegarde.compression import DEFAULT_LEVEL, compress, compress_many, decompress
 from sauvegarde.errors import IntegrityError
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -132,3 +132,24 @@ def test_thread_safety() -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+@PROPERTY
+@given(
+    datas=st.lists(st.one_of(compressible, st.binary(max_size=3000)), min_size=0, max_size=40),
+    level=st.integers(-1, 6),
+)
+def test_compress_many_is_compress_of_each_in_order(datas: list[bytes], level: int) -> None:
+    many = compress_many(datas, level)
+    assert many == [compress(d, level) for d in datas]
+    for d, packed in zip(datas, many, strict=True):
+        if packed is not None:
+            assert decompress(packed, len(d)) == d
+
+
+def test_compress_many_keeps_the_order_of_hundreds_of_distinct_inputs() -> None:
+    rng = random.Random(8)
+    datas = [bytes([i % 251]) * rng.randint(64, 40_000) + rng.randbytes(rng.randint(0, 500)) for i in range(600)]
+    many = compress_many(datas)
+    assert sum(p is not None for p in many) == 600
+    assert [decompress(p, len(d)) for p, d in zip(many, datas, strict=True) if p is not None] == datas

@@ -158,6 +158,28 @@ def test_save_blob_deduplicates() -> None:
     assert fresh.save_blob(BlobType.DATA, data) == (first[0], False)
 
 
+def test_save_blobs_stores_a_batch_like_save_blob_one_by_one() -> None:
+    repo = memory_repository(pack_size=64 * 1024)
+    blobs = [*_blobs(200, 11, lo=10, hi=3000), b"text " * 300, b"", b"x"]
+    known = repo.save_blob(BlobType.DATA, blobs[5])[0]
+    batch: list[bytes | bytearray] = [
+        *blobs,
+        blobs[7],
+        bytearray(blobs[9]),
+    ]  # repeats within the batch and an already saved blob
+    ids = repo.save_blobs(BlobType.DATA, batch)
+    assert ids == [repo.blob_id(b) for b in batch]
+    assert ids[5] == known
+    repo.flush()
+    entries = [e for _pid, es in _pack_headers(repo) for e in es]
+    assert sorted(e.id for e in entries) == sorted(set(ids))  # each blob stored once, across several packs
+    assert len({pid for pid, _es in _pack_headers(repo)}) >= 3
+    fresh = _reopen(repo)
+    assert [fresh.load_blob(i) for i in ids] == [bytes(b) for b in batch]
+    hit = fresh.index.lookup(ids[len(blobs) - 3])
+    assert hit is not None and 0 < hit[1].length < hit[1].raw_length  # the text was stored compressed
+
+
 def test_load_blob_after_flush() -> None:
     repo = memory_repository()
     raw = _blobs(1, 2)[0]

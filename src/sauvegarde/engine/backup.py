@@ -302,7 +302,68 @@ class Backup:
         batch.submitted.set()
 
     def _save_batch(self, items: list[tuple[bytes, Node, Wire | None]]) -> list[Node | None]:
-        return [self._save_file(path, node, pnode) for path, node, pnode in items]
+        """Small files: read each in one call, then store their contents together (:meth:`Repository.save_blobs`).
+
+        A file that does not look exactly as the walk saw it (grown, changed, replaced) goes the careful way of
+        :meth:`_save_file` instead.
+        """
+        out: list[Node | None] = [None] * len(items)
+        if self._abort.is_set():
+            return out
+        fast: list[tuple[int, bytes]] = []
+        for i, (path, node, pnode) in enumerate(items):
+            data = self._read_as_walked(path, node)
+            if data is None:
+                out[i] = self._save_file(path, node, pnode)
+            else:
+                fast.append((i, data))
+        stored = [(i, data) for i, data in fast if data]
+        ids = self.repo.save_blobs(BlobType.DATA, [data for _i, data in stored]) if stored else []
+        content = dict(zip((i for i, _d in stored), ids, strict=True))
+        observer = self.opts.observer
+        new = changed = nbytes = 0
+        for i, data in fast:
+            path, node, pnode = items[i]
+            node.content = [content[i]] if data else []
+            out[i] = node
+            nbytes += len(data)
+            if pnode is None:
+                new += 1
+            else:
+                changed += 1
+            if observer is not None:
+                sampler = BlockSampler()
+                if data:
+                    sampler.feed(data)
+                observer.file(path, node, sampler, pnode)
+        with self._summary_lock:
+            self.summary.files_new += new
+            self.summary.files_changed += changed
+            self.summary.bytes_processed += nbytes
+        self.counters.add(files=new + changed, nbytes=nbytes)
+        return out
+
+    def _read_as_walked(self, path: bytes, node: Node) -> bytes | None:
+        """The whole content of a small file in one read, or None if it is no longer what the walk saw."""
+        try:
+            fd = _open_noatime(path)
+        except OSError:
+            return None  # _save_file tries again and reports why
+        try:
+            data = os.read(fd, node.size + 1)
+            st = os.fstat(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if (
+            len(data) != node.size
+            or not stat.S_ISREG(st.st_mode)
+            or (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            != (node.size, node.mtime_ns, node.ctime_ns, node.inode)
+        ):
+            return None
+        return data
 
     def _save_dir(self, path: bytes, node: Node, pnode: Wire | None, pool: ThreadPoolExecutor) -> _Dir:
         d = _Dir(node)
@@ -562,7 +623,7 @@ def _snapshot_time(when: datetime | None, started_at: datetime) -> str:
 
 
 def _open_noatime(path: bytes) -> int:
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in its place must not block
     if _O_NOATIME:
         try:
             return os.open(path, flags | _O_NOATIME)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import blake3
 
-from sauvegarde.compression import compress, decompress
+from sauvegarde.compression import compress, compress_many, decompress
 from sauvegarde.crypto import Cipher, KdfParams, MasterKey
 from sauvegarde.errors import (
     FormatError,
@@ -365,6 +365,37 @@ class Repository:
         if full is not None:
             self._submit(full)
         return blob_id, True
+
+    def save_blobs(self, btype: BlobType, datas: Sequence[Buffer]) -> list[bytes]:
+        """:meth:`save_blob` for many small blobs at once: their IDs, one index check, one native call compressing
+        them all on every core, and one pass into the pack. Returns the IDs in order. Thread-safe."""
+        if self._upload_error is not None:
+            raise self._upload_error
+        content_id = self.master.content_id
+        ids = [content_id(d) for d in datas]
+        fresh: list[int] = []
+        with self._state_lock:
+            for i, blob_id in enumerate(ids):
+                if blob_id in self._inflight or blob_id in self.index:
+                    continue  # also a repeat within this batch: its first occurrence is now in flight
+                self._inflight.add(blob_id)
+                fresh.append(i)
+        if not fresh:
+            return ids
+        packed = compress_many([datas[i] for i in fresh], self.config.compression_level)
+        seal = self.cipher.seal
+        sealed = [seal(datas[i] if p is None else p) for i, p in zip(fresh, packed, strict=True)]
+        full: list[PackWriter] = []
+        with self._pack_lock:
+            writer = self._writers[btype]
+            for i, p, s in zip(fresh, packed, sealed, strict=True):
+                writer.add(ids[i], s, 0 if p is None else len(datas[i]))
+                if writer.size >= self.config.pack_size:
+                    full.append(writer)
+                    writer = self._writers[btype] = PackWriter(btype)
+        for w in full:
+            self._submit(w)
+        return ids
 
     def save_sealed_blob(self, entry: BlobEntry, sealed: bytes) -> None:
         """Put an already sealed blob (read from another pack) into a new pack, for repacking. Thread-safe."""

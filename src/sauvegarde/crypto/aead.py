@@ -28,16 +28,21 @@ _PAD = b"\x00\x00\x00\x00"
 _COUNTER_LIMIT = 1 << 63  # a writer switches to a new salt long before its 64-bit counter could wrap
 _READ_CACHE = 16
 
+# Bumped in a forked child: a writer made before the fork must not go on counting under its parent's salt. (Read
+# instead of calling getpid() for every sealed blob.)
+_fork_generation = [0]
+os.register_at_fork(after_in_child=lambda: _fork_generation.__setitem__(0, _fork_generation[0] + 1))
+
 Buffer = bytes | bytearray | memoryview
 
 
 class _Writer:
     """One thread's sealing state: salt, its subkey and the next counter value."""
 
-    __slots__ = ("aead", "counter", "pid", "salt")
+    __slots__ = ("aead", "counter", "generation", "salt")
 
     def __init__(self, key: bytes) -> None:
-        self.pid = os.getpid()
+        self.generation = _fork_generation[0]
         self.salt = os.urandom(SALT_SIZE)
         self.aead = AESGCM(blake3.blake3(self.salt, key=key).digest())
         self.counter = 0
@@ -55,7 +60,7 @@ class Cipher:
     def _writer(self) -> _Writer:
         w: _Writer | None = getattr(self._local, "writer", None)
         # A forked child must never continue its parent's counter under the same salt.
-        if w is None or w.pid != os.getpid() or w.counter >= _COUNTER_LIMIT:
+        if w is None or w.generation != _fork_generation[0] or w.counter >= _COUNTER_LIMIT:
             w = self._local.writer = _Writer(self._key)
         return w
 

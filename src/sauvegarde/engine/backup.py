@@ -17,7 +17,6 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -510,10 +509,14 @@ class Backup:
             data = f.read()
             while more := f.read():  # the file may have grown since fstat
                 data += more
-            chunks: Iterable[memoryview] = self._chunker().chunks_of(data)
-        else:
-            chunks = self._chunker().chunks(f)
-        for chunk in chunks:
+            cut = list(self._chunker().chunks_of(data))
+            ids = self.repo.save_blobs(BlobType.DATA, cut)  # compressed together, on every core
+            if sampler is not None:
+                for chunk in cut:
+                    sampler.feed(chunk)
+            self._count(None, len(data))
+            return len(data), ids
+        for chunk in self._chunker().chunks(f):
             ids.append(self.repo.save_blob(BlobType.DATA, chunk)[0])
             if sampler is not None:
                 sampler.feed(chunk)

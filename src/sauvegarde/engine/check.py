@@ -8,6 +8,7 @@ checked against its ID. Problems name the objects and, where data is lost, the s
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -130,7 +131,7 @@ class Checker:
         repo: Repository,
         read: ReadSubset | None = None,
         counters: Counters | None = None,
-        threads: int = 4,
+        threads: int = max(2, min(4, os.cpu_count() or 2)),  # one pack in memory per thread
     ) -> None:
         self.repo = repo
         self.read = read

@@ -212,8 +212,8 @@ def test_truncated_body_leaves_no_object(rest_server: RestServer) -> None:
         s.shutdown(socket.SHUT_WR)
         s.settimeout(20)
         with contextlib.suppress(OSError):
-            s.recv(1000)  # the server answers or closes
-    _wait_no_tmp(rest_server.data / "trunc")
+            s.recv(1000)  # the server closes as soon as it reads our EOF, maybe before the request even started
+    assert_upload_ended_clean(rest_server, f"{repo}/keys/t")
     assert call(rest_server, "HEAD", f"{repo}/keys/t")[0] == 404
     assert call(rest_server, "GET", f"{repo}/keys/")[1] == b"[]"
 
@@ -248,7 +248,7 @@ def test_client_killed_mid_upload_leaves_no_partial_object(rest_server: RestServ
     finally:
         child.kill()  # SIGKILL to our own child, by PID
         child.wait()
-    _wait_no_tmp(rest_server.data / "killed")
+    assert_upload_ended_clean(rest_server, f"{repo}/data/{PACK}")
     assert call(rest_server, "HEAD", f"{repo}/data/{PACK}")[0] == 404
     assert call(rest_server, "GET", f"{repo}/data/")[1] == b"[]"
 
@@ -263,15 +263,26 @@ def test_slow_client_times_out_and_leaves_nothing(rest_server_factory: Any) -> N
         reply = s.recv(1000)
         assert time.monotonic() - start < 8
     assert reply.startswith(b"HTTP/1.1 408")
-    _wait_no_tmp(server.data / "slow")
+    assert_upload_ended_clean(server, f"{repo}/keys/s")
     assert call(server, "HEAD", f"{repo}/keys/s")[0] == 404
 
 
-def _wait_no_tmp(root: Path, timeout: float = 30) -> None:
+def assert_upload_ended_clean(server: RestServer, path: str, timeout: float = 30) -> None:
+    """Wait for the access-log record of the POST to ``path`` (written once the request is over, after its
+    temporary file was removed), then check that no temporary file is left.
+
+    Waiting for the temporary file to vanish instead would race its creation: the server closes a connection as
+    soon as it reads the client's EOF, possibly before the request task has created the file at all.
+    """
     deadline = time.monotonic() + timeout
-    while tmp_files(root) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert tmp_files(root) == []
+    while not _logged(server, "POST", path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _logged(server, "POST", path), f"no access-log record for POST {path}"
+    assert tmp_files(server.data / path.split("/")[1]) == []
+
+
+def _logged(server: RestServer, method: str, path: str) -> bool:
+    return any(r["method"] == method and r["path"] == path for r in server.log_records())
 
 
 # ---- append-only, observability, accounts, TLS ----------------------------------------------------------

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -38,6 +38,7 @@ READ_CHUNK = 1024 * 1024
 APPEND_ONLY_REFUSAL = "append-only repository: deleting is refused (pruning belongs to the server side)"
 
 AccessLog = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -198,7 +199,7 @@ class RestServer:
 
     async def _run(self, fn: Callable[..., Any], target: Target) -> Any:
         try:
-            return await anyio.to_thread.run_sync(fn, target.repo, target.kind, target.name or "config")
+            return await in_thread_to_the_end(fn, target.repo, target.kind, target.name or "config")
         except NotFound:
             raise HttpError(404, "not found") from None
 
@@ -267,16 +268,15 @@ class RestServer:
             if used + length > quota.max_bytes:
                 raise HttpError(507, "quota exceeded", event="quota-exceeded")
         try:
-            upload = await anyio.to_thread.run_sync(
-                Upload, self.served, target.repo, target.kind, target.name or "config"
-            )
+            upload = await in_thread_to_the_end(Upload, self.served, target.repo, target.kind, target.name or "config")
         except NotFound:
             raise HttpError(404, "no repository here") from None
         reserved = 0
         try:
             while True:
                 try:
-                    chunk = await asyncio.wait_for(body.__anext__(), self.options.idle_timeout)
+                    async with asyncio.timeout(self.options.idle_timeout):  # not wait_for: 3.11's can eat a cancel
+                        chunk = await body.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -295,7 +295,7 @@ class RestServer:
             if length is not None and upload.size != length:
                 raise HttpError(400, "body shorter than Content-Length", event="truncated-body")
             try:
-                await anyio.to_thread.run_sync(upload.commit)
+                await in_thread_to_the_end(upload.commit)
             except Exists:
                 raise HttpError(409, "object already exists (objects are write-once)") from None
         except BaseException:
@@ -310,6 +310,33 @@ class RestServer:
             async with asyncio.timeout(self.options.idle_timeout):
                 async for _ in body:
                     pass
+
+
+async def in_thread_to_the_end(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread, awaited to its end even if the request is cancelled meanwhile.
+
+    A native asyncio cancellation (uvicorn cancels the requests still running when a shutdown outlasts
+    ``timeout_graceful_shutdown``, which ``serve`` leaves unset today) does not stop a worker thread, and
+    ``anyio.to_thread.run_sync`` would raise at once, dropping what the thread returns: an :class:`Upload` just
+    created (a temporary file nobody removes, two open descriptors), or an fd; or letting the request's cleanup
+    close an upload's descriptors while the thread still fsyncs and links them. So we wait for the thread, return
+    its result, and re-arm the cancellation: it surfaces at the request's next ``await``, where the usual cleanup
+    (``except BaseException: upload.abort()``) runs on a settled state.
+    """
+    await asyncio.sleep(0)  # a cancellation already pending is raised here, before the thread starts anything
+    job = asyncio.ensure_future(anyio.to_thread.run_sync(fn, *args))
+    task = asyncio.current_task()
+    interrupted = False
+    while not job.done():
+        try:
+            await asyncio.wait([job])
+        except asyncio.CancelledError:
+            interrupted = True
+            if task is not None:
+                task.uncancel()  # taken back for now, re-armed below
+    if interrupted and task is not None:
+        task.cancel()
+    return job.result()
 
 
 def _read(fd: int, start: int, end: int) -> Iterator[bytes]:

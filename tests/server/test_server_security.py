@@ -267,6 +267,32 @@ def test_slow_client_times_out_and_leaves_nothing(rest_server_factory: Any) -> N
     assert call(server, "HEAD", f"{repo}/keys/s")[0] == 404
 
 
+def test_stale_temporary_files_of_a_killed_server_are_removed_at_start(
+    rest_server_factory: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("rest")
+    repo = root / "data" / "site" / "r"
+    for kind in ("keys", "data/ab"):
+        (repo / kind).mkdir(parents=True)
+    outside = tmp_path_factory.mktemp("outside") / ".tmp-outside"
+    outside.write_bytes(b"not the server's")
+    two_hours_ago = time.time() - 7200
+    old = [repo / "keys" / ".tmp-old", repo / "data" / "ab" / ".tmp-old", repo / ".tmp-config"]
+    kept = [repo / "keys" / ".tmp-live", repo / "keys" / "k1", repo / "config"]
+    for path in old + kept:
+        path.write_bytes(b"x")
+    for path in old + kept[1:]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    (repo / "keys" / ".tmp-link").symlink_to(outside)
+    os.utime(repo / "keys" / ".tmp-link", (two_hours_ago, two_hours_ago), follow_symlinks=False)
+
+    server = rest_server_factory(root=root)  # ready means the sweep is over: it runs before listening
+    assert [p for p in old if p.exists()] == []
+    assert all(p.exists() for p in kept)  # recent temporaries (a live upload's?) and objects stay
+    assert (repo / "keys" / ".tmp-link").is_symlink() and outside.read_bytes() == b"not the server's"
+    assert "removed 3 stale temporary upload file(s)" in server.log_tail()
+
+
 def assert_upload_ended_clean(server: RestServer, path: str, timeout: float = 30) -> None:
     """Wait for the access-log record of the POST to ``path`` (written once the request is over, after its
     temporary file was removed), then check that no temporary file is left.

@@ -109,7 +109,7 @@ def command(
                 " (or pass --no-auth explicitly)"
             )
     host, port = parse_listen(listen)
-    from sauvegarde.server.app import ServerOptions, create_app
+    from sauvegarde.server.app import RestServer, ServerOptions
 
     log_stream: TextIO = open(access_log, "a", encoding="utf-8") if access_log else sys.stderr  # noqa: SIM115
     options = ServerOptions(
@@ -123,7 +123,11 @@ def command(
         metrics_no_auth=metrics_no_auth,
         idle_timeout=idle_timeout,
     )
-    app = create_app(options)
+    server = RestServer(options)
+    stale = server.remove_stale_uploads()
+    if stale:
+        click.echo(f"sauvegarde: removed {stale} stale temporary upload file(s) under {root}", err=True)
+    app = server.app()
     scheme = "https" if tls_cert else "http"
     mode = ", append-only" if append_only else ""
     click.echo(f"sauvegarde: serving {os.path.abspath(root)} on {scheme}://{listen}{mode}", err=True)

@@ -35,6 +35,7 @@ from sauvegarde.server.storage_paths import BadPath, Target, parse_target
 V2 = "application/vnd.x.restic.rest.v2"
 DRAIN_LIMIT = 64 * 1024 * 1024  # a refused body up to this size is read to its end, so the client sees the status
 READ_CHUNK = 1024 * 1024
+STALE_UPLOAD_SECONDS = 3600.0  # a .tmp- file untouched this long (or twice the idle timeout) is no live upload's
 APPEND_ONLY_REFUSAL = "append-only repository: deleting is refused (pruning belongs to the server side)"
 
 AccessLog = Callable[[dict[str, Any]], None]
@@ -82,6 +83,13 @@ class RestServer:
         self.htpasswd = Htpasswd(options.htpasswd) if options.htpasswd and not options.no_auth else None
         self.metrics = ServerMetrics()
         self.quota = Quota(options.max_size, self.served.usage)
+
+    def remove_stale_uploads(self) -> int:
+        """Remove temporary files that no upload can still own (a killed server's), before serving; returns how many.
+
+        A live upload writes at least every ``idle_timeout`` seconds, and another server sharing the root has the
+        same bound, so a file untouched for an hour, or twice the idle timeout if longer, is nobody's."""
+        return self.served.remove_stale_temporaries(max(STALE_UPLOAD_SECONDS, 2 * self.options.idle_timeout))
 
     def app(self) -> Starlette:
         methods = ["GET", "HEAD", "POST", "DELETE"]

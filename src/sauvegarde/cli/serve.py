@@ -55,7 +55,9 @@ def _json_lines(stream: TextIO) -> Any:
 @click.option("--append-only", is_flag=True, help="Objects can be created and read, never deleted (locks excepted).")
 @click.option("--private-repos", is_flag=True, help="Confine each user to repositories under /USER/.")
 @click.option(
-    "--htpasswd", type=click.Path(dir_okay=False), help="htpasswd file of bcrypt hashes (default PATH/.htpasswd)."
+    "--htpasswd",
+    type=click.Path(dir_okay=False),
+    help="htpasswd file of bcrypt or argon2id hashes (default PATH/.htpasswd).",
 )
 @click.option("--no-auth", is_flag=True, help="Serve without authentication (anyone who can connect gets access).")
 @click.option(
@@ -123,7 +125,12 @@ def command(
         metrics_no_auth=metrics_no_auth,
         idle_timeout=idle_timeout,
     )
-    server = RestServer(options)
+    from sauvegarde.server.auth import HtpasswdError
+
+    try:
+        server = RestServer(options)
+    except HtpasswdError as exc:
+        raise UsageError(str(exc)) from None
     stale = server.remove_stale_uploads()
     if stale:
         click.echo(f"sauvegarde: removed {stale} stale temporary upload file(s) under {root}", err=True)
@@ -137,8 +144,16 @@ def command(
 @command.command("adduser")
 @click.option("--htpasswd", "path", required=True, type=click.Path(dir_okay=False), help="The htpasswd file.")
 @click.option("--cost", type=click.IntRange(4, 16), default=12, show_default=True, help="bcrypt cost.")
+@click.option(
+    "--hash",
+    "scheme",
+    type=click.Choice(["bcrypt", "argon2id"]),
+    default="bcrypt",
+    show_default=True,
+    help="Hash to store: bcrypt (at --cost), or argon2id (64 MiB, t=3, p=4; no 72-byte password limit).",
+)
 @click.argument("user")
-def adduser(path: str, cost: int, user: str) -> None:
+def adduser(path: str, cost: int, scheme: str, user: str) -> None:
     """Add USER (or change its password) in an htpasswd file; the password is prompted or read from stdin."""
     from sauvegarde.server.auth import add_user
 
@@ -149,7 +164,7 @@ def adduser(path: str, cost: int, user: str) -> None:
     if not password:
         raise UsageError("empty password")
     try:
-        replaced = add_user(path, user, password, cost)
+        replaced = add_user(path, user, password, cost, scheme)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     click.echo(f"sauvegarde: {'updated' if replaced else 'added'} user {user} in {path}", err=True)

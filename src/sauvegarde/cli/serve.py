@@ -68,6 +68,13 @@ def _json_lines(stream: TextIO) -> Any:
 @click.option("--access-log", type=click.Path(dir_okay=False), help="Write the JSON access log here (default stderr).")
 @click.option("--metrics-no-auth", is_flag=True, help="Serve /metrics without authentication.")
 @click.option(
+    "--metrics-user",
+    "metrics_users",
+    multiple=True,
+    help="Only this user may read /metrics (repeatable); by default any user can, and sees only their own series"
+    " with --private-repos.",
+)
+@click.option(
     "--idle-timeout",
     type=click.FloatRange(min=0.1),
     default=60.0,
@@ -88,6 +95,7 @@ def command(
     tls_key: str | None,
     access_log: str | None,
     metrics_no_auth: bool,
+    metrics_users: tuple[str, ...],
     idle_timeout: float,
 ) -> None:
     """Serve repositories over HTTP(S) with restic's REST protocol (restic and `rest:` clients)."""
@@ -103,6 +111,7 @@ def command(
         raise UsageError("--tls-cert and --tls-key go together")
     if no_auth and private_repos:
         raise UsageError("--private-repos needs authentication (drop --no-auth)")
+    _check_metrics_users(metrics_users, no_auth or metrics_no_auth)
     if not no_auth:
         htpasswd = htpasswd or os.path.join(root, ".htpasswd")
         if not os.path.isfile(htpasswd):
@@ -112,6 +121,7 @@ def command(
             )
     host, port = parse_listen(listen)
     from sauvegarde.server.app import RestServer, ServerOptions
+    from sauvegarde.server.auth import HtpasswdError
 
     log_stream: TextIO = open(access_log, "a", encoding="utf-8") if access_log else sys.stderr  # noqa: SIM115
     options = ServerOptions(
@@ -123,10 +133,9 @@ def command(
         max_size=max_size,
         access_log=_json_lines(log_stream),
         metrics_no_auth=metrics_no_auth,
+        metrics_users=tuple(metrics_users),
         idle_timeout=idle_timeout,
     )
-    from sauvegarde.server.auth import HtpasswdError
-
     try:
         server = RestServer(options)
     except HtpasswdError as exc:
@@ -139,6 +148,16 @@ def command(
     mode = ", append-only" if append_only else ""
     click.echo(f"sauvegarde: serving {os.path.abspath(root)} on {scheme}://{listen}{mode}", err=True)
     run_asgi(app, host, port, tls_cert, tls_key, timeout_keep_alive=30)
+
+
+def _check_metrics_users(users: tuple[str, ...], metrics_open: bool) -> None:
+    from sauvegarde.server.auth import USER_PATTERN
+
+    if users and metrics_open:
+        raise UsageError("--metrics-user needs authentication on /metrics (drop --no-auth and --metrics-no-auth)")
+    for name in users:
+        if not USER_PATTERN.match(name):
+            raise UsageError(f"invalid --metrics-user {name!r} (letters, digits, '.', '_', '-')")
 
 
 @command.command("adduser")

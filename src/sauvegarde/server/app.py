@@ -53,6 +53,7 @@ class ServerOptions:
     idle_timeout: float = 60.0
     access_log: AccessLog | None = None
     metrics_no_auth: bool = False
+    metrics_users: tuple[str, ...] = ()  # when set, only they may read /metrics (all series)
 
 
 class HttpError(Exception):
@@ -78,6 +79,8 @@ class RestServer:
     def __init__(self, options: ServerOptions) -> None:
         if not options.no_auth and not options.htpasswd:
             raise ValueError("authentication needs an htpasswd file (or no_auth)")
+        if options.metrics_users and (options.no_auth or options.metrics_no_auth):
+            raise ValueError("metrics_users needs authentication on /metrics")
         self.options = options
         self.served = ServedRoot(options.root)
         self.htpasswd = Htpasswd(options.htpasswd) if options.htpasswd and not options.no_auth else None
@@ -108,12 +111,21 @@ class RestServer:
         return JSONResponse({"status": "ok" if ok else "root not writable"}, status_code=200 if ok else 503)
 
     async def metrics_endpoint(self, request: Request) -> Response:
+        """All series for ``--metrics-no-auth`` (anyone), a ``--metrics-user`` (others get 403), or any user without
+        ``--private-repos``; under ``--private-repos`` otherwise, only the series of the user's own requests, so a
+        client never reads another client's user or repository names."""
+        only: str | None = None
         if not self.options.metrics_no_auth:
             try:
-                await self._authenticate(request)
+                user = await self._authenticate(request)
+                if self.options.metrics_users:
+                    if user not in self.options.metrics_users:
+                        raise HttpError(403, "forbidden: /metrics is for the --metrics-user accounts")
+                elif self.options.private_repos:
+                    only = user
             except HttpError as exc:
                 return self._error(exc)
-        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+        return Response(self.metrics.render(only), media_type="text/plain; version=0.0.4")
 
     def _error(self, exc: HttpError) -> Response:
         headers = {"WWW-Authenticate": 'Basic realm="sauvegarde"'} if exc.status == 401 else None

@@ -5,9 +5,7 @@ Each request is sent raw (``http.client`` or a socket), so the server sees exact
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import http.client
 import os
 import socket
 import subprocess
@@ -19,52 +17,11 @@ from typing import Any
 import pytest
 
 from certs import self_signed
+from rest_requests import PACK, call, new_repo, raw_headers, tmp_files
 from rest_server import USERS, RestServer
 from sauvegarde.errors import StorageError, TransientStorageError, UsageError
 from sauvegarde.server.auth import Htpasswd
 from sauvegarde.storage.rest import RestStorage
-
-Reply = tuple[int, bytes, Any]
-PACK = "ab" + "0" * 62
-
-
-def call(
-    server: RestServer,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    user: str | None = "alice",
-    password: str | None = None,
-) -> Reply:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    h = dict(headers or {})
-    if user is not None:
-        token = base64.b64encode(f"{user}:{USERS[user] if password is None else password}".encode()).decode()
-        h["Authorization"] = f"Basic {token}"
-    try:
-        conn.request(method, path, body=body, headers=h)
-        resp = conn.getresponse()
-        return resp.status, resp.read(), resp.headers
-    finally:
-        conn.close()
-
-
-def new_repo(server: RestServer, name: str, user: str = "alice") -> str:
-    assert call(server, "POST", f"/{name}/?create=true", user=user)[0] == 200
-    return f"/{name}"
-
-
-def tmp_files(root: Path) -> list[str]:
-    return [str(p) for p in root.rglob(".tmp-*")]
-
-
-def raw_headers(server: RestServer, path: str, length: int, user: str = "alice") -> bytes:
-    token = base64.b64encode(f"{user}:{USERS[user]}".encode()).decode()
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {token}\r\nContent-Length: {length}\r\n\r\n"
-    ).encode()
-
 
 # ---- authentication -------------------------------------------------------------------------------------
 
@@ -212,8 +169,8 @@ def test_truncated_body_leaves_no_object(rest_server: RestServer) -> None:
         s.shutdown(socket.SHUT_WR)
         s.settimeout(20)
         with contextlib.suppress(OSError):
-            s.recv(1000)  # the server answers or closes
-    _wait_no_tmp(rest_server.data / "trunc")
+            s.recv(1000)  # the server closes as soon as it reads our EOF, maybe before the request even started
+    assert_upload_ended_clean(rest_server, f"{repo}/keys/t")
     assert call(rest_server, "HEAD", f"{repo}/keys/t")[0] == 404
     assert call(rest_server, "GET", f"{repo}/keys/")[1] == b"[]"
 
@@ -248,7 +205,7 @@ def test_client_killed_mid_upload_leaves_no_partial_object(rest_server: RestServ
     finally:
         child.kill()  # SIGKILL to our own child, by PID
         child.wait()
-    _wait_no_tmp(rest_server.data / "killed")
+    assert_upload_ended_clean(rest_server, f"{repo}/data/{PACK}")
     assert call(rest_server, "HEAD", f"{repo}/data/{PACK}")[0] == 404
     assert call(rest_server, "GET", f"{repo}/data/")[1] == b"[]"
 
@@ -263,15 +220,52 @@ def test_slow_client_times_out_and_leaves_nothing(rest_server_factory: Any) -> N
         reply = s.recv(1000)
         assert time.monotonic() - start < 8
     assert reply.startswith(b"HTTP/1.1 408")
-    _wait_no_tmp(server.data / "slow")
+    assert_upload_ended_clean(server, f"{repo}/keys/s")
     assert call(server, "HEAD", f"{repo}/keys/s")[0] == 404
 
 
-def _wait_no_tmp(root: Path, timeout: float = 30) -> None:
+def test_stale_temporary_files_of_a_killed_server_are_removed_at_start(
+    rest_server_factory: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("rest")
+    repo = root / "data" / "site" / "r"
+    for kind in ("keys", "data/ab"):
+        (repo / kind).mkdir(parents=True)
+    outside = tmp_path_factory.mktemp("outside") / ".tmp-outside"
+    outside.write_bytes(b"not the server's")
+    two_hours_ago = time.time() - 7200
+    old = [repo / "keys" / ".tmp-old", repo / "data" / "ab" / ".tmp-old", repo / ".tmp-config"]
+    kept = [repo / "keys" / ".tmp-live", repo / "keys" / "k1", repo / "config"]
+    for path in old + kept:
+        path.write_bytes(b"x")
+    for path in old + kept[1:]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    (repo / "keys" / ".tmp-link").symlink_to(outside)
+    os.utime(repo / "keys" / ".tmp-link", (two_hours_ago, two_hours_ago), follow_symlinks=False)
+
+    server = rest_server_factory(root=root)  # ready means the sweep is over: it runs before listening
+    assert [p for p in old if p.exists()] == []
+    assert all(p.exists() for p in kept)  # recent temporaries (a live upload's?) and objects stay
+    assert (repo / "keys" / ".tmp-link").is_symlink() and outside.read_bytes() == b"not the server's"
+    assert "removed 3 stale temporary upload file(s)" in server.log_tail()
+
+
+def assert_upload_ended_clean(server: RestServer, path: str, timeout: float = 30) -> None:
+    """Wait for the access-log record of the POST to ``path`` (written once the request is over, after its
+    temporary file was removed), then check that no temporary file is left.
+
+    Waiting for the temporary file to vanish instead would race its creation: the server closes a connection as
+    soon as it reads the client's EOF, possibly before the request task has created the file at all.
+    """
     deadline = time.monotonic() + timeout
-    while tmp_files(root) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert tmp_files(root) == []
+    while not _logged(server, "POST", path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _logged(server, "POST", path), f"no access-log record for POST {path}"
+    assert tmp_files(server.data / path.split("/")[1]) == []
+
+
+def _logged(server: RestServer, method: str, path: str) -> bool:
+    return any(r["method"] == method and r["path"] == path for r in server.log_records())
 
 
 # ---- append-only, observability, accounts, TLS ----------------------------------------------------------

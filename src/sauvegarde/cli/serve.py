@@ -55,7 +55,9 @@ def _json_lines(stream: TextIO) -> Any:
 @click.option("--append-only", is_flag=True, help="Objects can be created and read, never deleted (locks excepted).")
 @click.option("--private-repos", is_flag=True, help="Confine each user to repositories under /USER/.")
 @click.option(
-    "--htpasswd", type=click.Path(dir_okay=False), help="htpasswd file of bcrypt hashes (default PATH/.htpasswd)."
+    "--htpasswd",
+    type=click.Path(dir_okay=False),
+    help="htpasswd file of bcrypt or argon2id hashes (default PATH/.htpasswd).",
 )
 @click.option("--no-auth", is_flag=True, help="Serve without authentication (anyone who can connect gets access).")
 @click.option(
@@ -65,6 +67,13 @@ def _json_lines(stream: TextIO) -> Any:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
 @click.option("--access-log", type=click.Path(dir_okay=False), help="Write the JSON access log here (default stderr).")
 @click.option("--metrics-no-auth", is_flag=True, help="Serve /metrics without authentication.")
+@click.option(
+    "--metrics-user",
+    "metrics_users",
+    multiple=True,
+    help="Only this user may read /metrics (repeatable); by default any user can, and sees only their own series"
+    " with --private-repos.",
+)
 @click.option(
     "--idle-timeout",
     type=click.FloatRange(min=0.1),
@@ -86,6 +95,7 @@ def command(
     tls_key: str | None,
     access_log: str | None,
     metrics_no_auth: bool,
+    metrics_users: tuple[str, ...],
     idle_timeout: float,
 ) -> None:
     """Serve repositories over HTTP(S) with restic's REST protocol (restic and `rest:` clients)."""
@@ -101,6 +111,7 @@ def command(
         raise UsageError("--tls-cert and --tls-key go together")
     if no_auth and private_repos:
         raise UsageError("--private-repos needs authentication (drop --no-auth)")
+    _check_metrics_users(metrics_users, no_auth or metrics_no_auth)
     if not no_auth:
         htpasswd = htpasswd or os.path.join(root, ".htpasswd")
         if not os.path.isfile(htpasswd):
@@ -109,7 +120,8 @@ def command(
                 " (or pass --no-auth explicitly)"
             )
     host, port = parse_listen(listen)
-    from sauvegarde.server.app import ServerOptions, create_app
+    from sauvegarde.server.app import RestServer, ServerOptions
+    from sauvegarde.server.auth import HtpasswdError
 
     log_stream: TextIO = open(access_log, "a", encoding="utf-8") if access_log else sys.stderr  # noqa: SIM115
     options = ServerOptions(
@@ -121,20 +133,46 @@ def command(
         max_size=max_size,
         access_log=_json_lines(log_stream),
         metrics_no_auth=metrics_no_auth,
+        metrics_users=tuple(metrics_users),
         idle_timeout=idle_timeout,
     )
-    app = create_app(options)
+    try:
+        server = RestServer(options)
+    except HtpasswdError as exc:
+        raise UsageError(str(exc)) from None
+    stale = server.remove_stale_uploads()
+    if stale:
+        click.echo(f"sauvegarde: removed {stale} stale temporary upload file(s) under {root}", err=True)
+    app = server.app()
     scheme = "https" if tls_cert else "http"
     mode = ", append-only" if append_only else ""
     click.echo(f"sauvegarde: serving {os.path.abspath(root)} on {scheme}://{listen}{mode}", err=True)
     run_asgi(app, host, port, tls_cert, tls_key, timeout_keep_alive=30)
 
 
+def _check_metrics_users(users: tuple[str, ...], metrics_open: bool) -> None:
+    from sauvegarde.server.auth import USER_PATTERN
+
+    if users and metrics_open:
+        raise UsageError("--metrics-user needs authentication on /metrics (drop --no-auth and --metrics-no-auth)")
+    for name in users:
+        if not USER_PATTERN.match(name):
+            raise UsageError(f"invalid --metrics-user {name!r} (letters, digits, '.', '_', '-')")
+
+
 @command.command("adduser")
 @click.option("--htpasswd", "path", required=True, type=click.Path(dir_okay=False), help="The htpasswd file.")
 @click.option("--cost", type=click.IntRange(4, 16), default=12, show_default=True, help="bcrypt cost.")
+@click.option(
+    "--hash",
+    "scheme",
+    type=click.Choice(["bcrypt", "argon2id"]),
+    default="bcrypt",
+    show_default=True,
+    help="Hash to store: bcrypt (at --cost), or argon2id (64 MiB, t=3, p=4; no 72-byte password limit).",
+)
 @click.argument("user")
-def adduser(path: str, cost: int, user: str) -> None:
+def adduser(path: str, cost: int, scheme: str, user: str) -> None:
     """Add USER (or change its password) in an htpasswd file; the password is prompted or read from stdin."""
     from sauvegarde.server.auth import add_user
 
@@ -145,7 +183,7 @@ def adduser(path: str, cost: int, user: str) -> None:
     if not password:
         raise UsageError("empty password")
     try:
-        replaced = add_user(path, user, password, cost)
+        replaced = add_user(path, user, password, cost, scheme)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     click.echo(f"sauvegarde: {'updated' if replaced else 'added'} user {user} in {path}", err=True)

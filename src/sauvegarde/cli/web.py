@@ -60,7 +60,12 @@ def command(
         https=bool(tls_cert) or behind_https,
         clock=clock(now) if now is not None else None,
     )
-    app = create_app(options)
+    from sauvegarde.server.auth import HtpasswdError
+
+    try:
+        app = create_app(options)
+    except HtpasswdError as exc:
+        raise UsageError(str(exc)) from None
     scheme = "https" if tls_cert else "http"  # behind a proxy: what the dashboard itself speaks
     login = "login required" if htpasswd else "no login (loopback only)"
     click.echo(f"sauvegarde: dashboard of {options.plan_path} on {scheme}://{listen} ({login})", err=True)

@@ -36,9 +36,15 @@ _DERIVING = threading.Lock()
 
 def derive_key(password: bytes, salt: bytes, params: KdfParams) -> bytes:
     """Derive a 32-byte wrapping key from ``password``."""
+    return argon2id(password, salt, params, 32)
+
+
+def argon2id(password: bytes, salt: bytes, params: KdfParams, length: int) -> bytes:
+    """Raw Argon2id (version 0x13) of ``length`` bytes, one derivation at a time per process (see above); also
+    used for the server's htpasswd hashes."""
     kdf = Argon2id(
         salt=salt,
-        length=32,
+        length=length,
         iterations=params.iterations,
         lanes=params.lanes,
         memory_cost=params.memory_kib,

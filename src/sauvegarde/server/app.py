@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -35,9 +35,11 @@ from sauvegarde.server.storage_paths import BadPath, Target, parse_target
 V2 = "application/vnd.x.restic.rest.v2"
 DRAIN_LIMIT = 64 * 1024 * 1024  # a refused body up to this size is read to its end, so the client sees the status
 READ_CHUNK = 1024 * 1024
+STALE_UPLOAD_SECONDS = 3600.0  # a .tmp- file untouched this long (or twice the idle timeout) is no live upload's
 APPEND_ONLY_REFUSAL = "append-only repository: deleting is refused (pruning belongs to the server side)"
 
 AccessLog = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,6 +53,7 @@ class ServerOptions:
     idle_timeout: float = 60.0
     access_log: AccessLog | None = None
     metrics_no_auth: bool = False
+    metrics_users: tuple[str, ...] = ()  # when set, only they may read /metrics (all series)
 
 
 class HttpError(Exception):
@@ -76,11 +79,20 @@ class RestServer:
     def __init__(self, options: ServerOptions) -> None:
         if not options.no_auth and not options.htpasswd:
             raise ValueError("authentication needs an htpasswd file (or no_auth)")
+        if options.metrics_users and (options.no_auth or options.metrics_no_auth):
+            raise ValueError("metrics_users needs authentication on /metrics")
         self.options = options
         self.served = ServedRoot(options.root)
         self.htpasswd = Htpasswd(options.htpasswd) if options.htpasswd and not options.no_auth else None
         self.metrics = ServerMetrics()
         self.quota = Quota(options.max_size, self.served.usage)
+
+    def remove_stale_uploads(self) -> int:
+        """Remove temporary files that no upload can still own (a killed server's), before serving; returns how many.
+
+        A live upload writes at least every ``idle_timeout`` seconds, and another server sharing the root has the
+        same bound, so a file untouched for an hour, or twice the idle timeout if longer, is nobody's."""
+        return self.served.remove_stale_temporaries(max(STALE_UPLOAD_SECONDS, 2 * self.options.idle_timeout))
 
     def app(self) -> Starlette:
         methods = ["GET", "HEAD", "POST", "DELETE"]
@@ -99,12 +111,21 @@ class RestServer:
         return JSONResponse({"status": "ok" if ok else "root not writable"}, status_code=200 if ok else 503)
 
     async def metrics_endpoint(self, request: Request) -> Response:
+        """All series for ``--metrics-no-auth`` (anyone), a ``--metrics-user`` (others get 403), or any user without
+        ``--private-repos``; under ``--private-repos`` otherwise, only the series of the user's own requests, so a
+        client never reads another client's user or repository names."""
+        only: str | None = None
         if not self.options.metrics_no_auth:
             try:
-                await self._authenticate(request)
+                user = await self._authenticate(request)
+                if self.options.metrics_users:
+                    if user not in self.options.metrics_users:
+                        raise HttpError(403, "forbidden: /metrics is for the --metrics-user accounts")
+                elif self.options.private_repos:
+                    only = user
             except HttpError as exc:
                 return self._error(exc)
-        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+        return Response(self.metrics.render(only), media_type="text/plain; version=0.0.4")
 
     def _error(self, exc: HttpError) -> Response:
         headers = {"WWW-Authenticate": 'Basic realm="sauvegarde"'} if exc.status == 401 else None
@@ -198,7 +219,7 @@ class RestServer:
 
     async def _run(self, fn: Callable[..., Any], target: Target) -> Any:
         try:
-            return await anyio.to_thread.run_sync(fn, target.repo, target.kind, target.name or "config")
+            return await in_thread_to_the_end(fn, target.repo, target.kind, target.name or "config")
         except NotFound:
             raise HttpError(404, "not found") from None
 
@@ -267,16 +288,15 @@ class RestServer:
             if used + length > quota.max_bytes:
                 raise HttpError(507, "quota exceeded", event="quota-exceeded")
         try:
-            upload = await anyio.to_thread.run_sync(
-                Upload, self.served, target.repo, target.kind, target.name or "config"
-            )
+            upload = await in_thread_to_the_end(Upload, self.served, target.repo, target.kind, target.name or "config")
         except NotFound:
             raise HttpError(404, "no repository here") from None
         reserved = 0
         try:
             while True:
                 try:
-                    chunk = await asyncio.wait_for(body.__anext__(), self.options.idle_timeout)
+                    async with asyncio.timeout(self.options.idle_timeout):  # not wait_for: 3.11's can eat a cancel
+                        chunk = await body.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -295,7 +315,7 @@ class RestServer:
             if length is not None and upload.size != length:
                 raise HttpError(400, "body shorter than Content-Length", event="truncated-body")
             try:
-                await anyio.to_thread.run_sync(upload.commit)
+                await in_thread_to_the_end(upload.commit)
             except Exists:
                 raise HttpError(409, "object already exists (objects are write-once)") from None
         except BaseException:
@@ -310,6 +330,33 @@ class RestServer:
             async with asyncio.timeout(self.options.idle_timeout):
                 async for _ in body:
                     pass
+
+
+async def in_thread_to_the_end(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread, awaited to its end even if the request is cancelled meanwhile.
+
+    A native asyncio cancellation (uvicorn cancels the requests still running when a shutdown outlasts
+    ``timeout_graceful_shutdown``, which ``serve`` leaves unset today) does not stop a worker thread, and
+    ``anyio.to_thread.run_sync`` would raise at once, dropping what the thread returns: an :class:`Upload` just
+    created (a temporary file nobody removes, two open descriptors), or an fd; or letting the request's cleanup
+    close an upload's descriptors while the thread still fsyncs and links them. So we wait for the thread, return
+    its result, and re-arm the cancellation: it surfaces at the request's next ``await``, where the usual cleanup
+    (``except BaseException: upload.abort()``) runs on a settled state.
+    """
+    await asyncio.sleep(0)  # a cancellation already pending is raised here, before the thread starts anything
+    job = asyncio.ensure_future(anyio.to_thread.run_sync(fn, *args))
+    task = asyncio.current_task()
+    interrupted = False
+    while not job.done():
+        try:
+            await asyncio.wait([job])
+        except asyncio.CancelledError:
+            interrupted = True
+            if task is not None:
+                task.uncancel()  # taken back for now, re-armed below
+    if interrupted and task is not None:
+        task.cancel()
+    return job.result()
 
 
 def _read(fd: int, start: int, end: int) -> Iterator[bytes]:

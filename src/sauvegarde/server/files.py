@@ -4,7 +4,8 @@ Every path is walked one component at a time from the root with ``O_NOFOLLOW | O
 are opened with ``O_NOFOLLOW`` and must be regular files, and listings skip anything that is not. A symlink planted
 anywhere under the root therefore reads as "not found" and is never written through. Uploads go to a temporary
 file created exclusively in the target directory, are fsynced, then hard-linked to their name (``linkat`` refuses
-to replace anything, symlinks included: write-once) and the temporary name is removed.
+to replace anything, symlinks included: write-once) and the temporary name is removed. Temporary files a killed
+server left behind are removed at the next start (:meth:`ServedRoot.remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import errno
 import os
 import stat
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 
@@ -131,6 +133,23 @@ class ServedRoot:
         except FileNotFoundError:
             raise NotFound(name) from None
         return st.st_size
+
+    def remove_stale_temporaries(self, older_than: float) -> int:
+        """Remove the ``.tmp-*`` regular files under the root last modified more than ``older_than`` seconds ago
+        (left by a server that was killed or crashed mid-upload); returns how many. Symlinks are not followed."""
+        cutoff = time.time() - older_than
+        removed = 0
+        with self.directory([]) as fd:
+            for _dir, _dirs, files, dfd in os.fwalk(".", dir_fd=fd, follow_symlinks=False):
+                for f in files:
+                    if not f.startswith(TMP_PREFIX):
+                        continue
+                    with contextlib.suppress(OSError):
+                        st = os.stat(f, dir_fd=dfd, follow_symlinks=False)
+                        if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff:
+                            os.unlink(f, dir_fd=dfd)
+                            removed += 1
+        return removed
 
     def usage(self, parts: Sequence[str]) -> int:
         """Bytes in regular files under ``root/parts`` (symlinks not followed); 0 if it does not exist."""

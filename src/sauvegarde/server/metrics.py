@@ -1,10 +1,17 @@
-"""Prometheus metrics of the server: requests, bytes, errors per repository and user, and the last write time."""
+"""Prometheus metrics of the server: requests, bytes, errors per repository and user, and the last write time.
+
+Every series carries a ``user`` label (``-`` before authentication), so a scrape can be limited to one user's own
+series (:meth:`ServerMetrics.render` with ``user``), which is what a client sees under ``--private-repos``.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 
 class ServerMetrics:
@@ -42,5 +49,20 @@ class ServerMetrics:
     def wrote(self, repo: str, user: str) -> None:
         self.last_write.labels(repo, user).set(time.time())
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, user: str | None = None) -> bytes:
+        """The text exposition: every series, or with ``user`` only the series labelled ``user="USER"``."""
+        return generate_latest(self.registry if user is None else _OneUser(self.registry, user))
+
+
+class _OneUser(Collector):
+    """The registry's metrics with only the samples of one user (families keep their HELP and TYPE lines)."""
+
+    def __init__(self, registry: CollectorRegistry, user: str) -> None:
+        self.registry = registry
+        self.user = user
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.registry.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples = [s for s in family.samples if s.labels.get("user") == self.user]
+            yield kept

@@ -1,10 +1,10 @@
 """Who may see the dashboard, and proof that a form came from it.
 
-Accounts are the server's bcrypt htpasswd file (:class:`sauvegarde.server.auth.Htpasswd`). A login puts the user
-name in the session, a cookie signed with a secret drawn at each start (so a restart logs everyone out). Every
-session carries a random CSRF token; each form sends it back in a hidden field and each POST compares it in
-constant time. Wrong passwords slow further guesses for that user name (:class:`Throttle`). Listening beyond
-loopback without accounts is refused by the command.
+Accounts are the server's htpasswd file of bcrypt or Argon2id hashes (:class:`sauvegarde.server.auth.Htpasswd`). A
+login puts the user name in the session, a cookie signed with a secret drawn at each start (so a restart logs
+everyone out). Every session carries a random CSRF token; each form sends it back in a hidden field and each POST
+compares it in constant time. Wrong passwords slow further guesses for that user name (:class:`Throttle`). Listening
+beyond loopback without accounts is refused by the command.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import gc
 import io
 import os
 import sys
@@ -132,6 +133,11 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def main() -> None:
     pin_mmap_threshold()
+    # The objects made by imports live as long as the process: keep the cyclic GC from scanning them again and
+    # again, and let it run less often (a backup allocates millions of short-lived, acyclic objects; collections
+    # cost about 4% of a first backup's CPU).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     if isinstance(sys.stdout, io.TextIOWrapper):
         # File names need not be UTF-8: print their bytes as they are, as ls(1) does, whatever the locale.
         sys.stdout.reconfigure(errors="surrogateescape")

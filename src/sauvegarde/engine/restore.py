@@ -83,6 +83,8 @@ class _File:
     node: Node
     remaining: int  # planned blob writes not done yet; the last one finishes the file
     failed: str = ""
+    # made by its only blob write (most small files): no separate create, truncate and reopen
+    created_by_write: bool = False
 
 
 # one use of a blob: (file, offset in the file)
@@ -248,8 +250,11 @@ class Restore:
             self._create_file(f)
 
     def _create_file(self, f: _File) -> None:
-        """Create (or truncate) the file at its final size, so blobs can be written at any offset."""
-        if not f.failed:
+        """Create (or truncate) the file at its final size, so blobs can be written at any offset; a file made of
+        one blob, not sparse, is created by that blob's write instead."""
+        if not f.failed and f.remaining == 1 and len(f.node.content) == 1 and not f.node.sparse:
+            f.created_by_write = True
+        elif not f.failed:
             try:
                 fd = _create(f.out)
                 try:
@@ -338,7 +343,9 @@ class Restore:
                     self.summary.first_byte_s = round(time.monotonic() - self._start, 4)
         if not f.failed:
             try:
-                fd = os.open(f.out, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = (
+                    _create(f.out) if f.created_by_write else os.open(f.out, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                )
                 try:
                     if f.node.sparse:
                         _pwrite_sparse(fd, plain, offset)

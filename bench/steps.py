@@ -217,6 +217,10 @@ class Bench:
             self.make_big()
         for rep in range(self.args.repeat):
             print(f"== repetition {rep + 1}/{self.args.repeat}", flush=True)
+            # the tools take turns at going first: what the one before left behind (dirty pages, blocks being
+            # discarded after a deletion) slows the next command, so a fixed order would favour the same tool
+            turn = rep % len(self.args.tools)
+            self.tools = self.args.tools[turn:] + self.args.tools[:turn]
             if "data" in self.steps:
                 self.make_tree(rep)
             if tree_steps:

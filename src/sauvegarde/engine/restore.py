@@ -83,8 +83,10 @@ class _File:
     node: Node
     remaining: int  # planned blob writes not done yet; the last one finishes the file
     failed: str = ""
-    # made by its only blob write (most small files): no separate create, truncate and reopen
+    # made by its only blob write (most small files): no separate create, truncate and reopen, and its metadata
+    # is set through the still open descriptor (no path lookups)
     created_by_write: bool = False
+    metadata_done: bool = False
 
 
 # one use of a blob: (file, offset in the file)
@@ -351,6 +353,9 @@ class Restore:
                         _pwrite_sparse(fd, plain, offset)
                     else:
                         _pwrite_all(fd, plain, offset)
+                    if f.created_by_write:
+                        self._apply_metadata(f.out, f.node, fd)
+                        f.metadata_done = True
                 finally:
                     os.close(fd)
             except OSError as exc:
@@ -378,7 +383,8 @@ class Restore:
             with contextlib.suppress(OSError):
                 os.unlink(f.out)
             return
-        self._apply_metadata(f.out, f.node)
+        if not f.metadata_done:
+            self._apply_metadata(f.out, f.node)
         with self._lock:
             self.summary.files += 1
             self.summary.bytes += f.node.size
@@ -400,27 +406,32 @@ class Restore:
 
     # ---- metadata -------------------------------------------------------------------------------------
 
-    def _apply_metadata(self, out: bytes, node: Node) -> None:
+    def _apply_metadata(self, out: bytes, node: Node, fd: int | None = None) -> None:
+        """Owner (as root), xattrs, mode, then times, in that order (chown clears setuid bits; times come last).
+        Through ``fd`` when the file is still open (a regular file just written), else by path, never following a
+        symlink."""
         path = out[len(self._target) :]
+        where: bytes | int = out if fd is None else fd
+        follow = fd is not None  # a descriptor is the file itself; a path is never followed
         if self._is_root:
             try:
-                os.lchown(out, uid_for(node.user, node.uid), gid_for(node.group, node.gid))
+                os.chown(where, uid_for(node.user, node.uid), gid_for(node.group, node.gid), follow_symlinks=follow)
             except OSError as exc:
                 self._warn(path, f"cannot set owner: {exc.strerror}")
         for name, value in node.xattrs.items():
             try:
-                os.setxattr(out, name, value, follow_symlinks=False)
+                os.setxattr(where, name, value, follow_symlinks=follow)
             except OSError as exc:
                 if exc.errno not in (errno.ENOTSUP, errno.EPERM) or name.startswith(b"user."):
                     self._warn(path, f"cannot set xattr {os.fsdecode(name)}: {exc.strerror}")
         if node.type != SYMLINK:
             try:
-                os.chmod(out, node.mode)
+                os.chmod(where, node.mode)
             except OSError as exc:
                 self._warn(path, f"cannot set mode: {exc.strerror}")
         try:
             atime = node.atime_ns or node.mtime_ns
-            os.utime(out, ns=(atime, node.mtime_ns), follow_symlinks=False)
+            os.utime(where, ns=(atime, node.mtime_ns), follow_symlinks=follow)
         except OSError as exc:
             self._warn(path, f"cannot set times: {exc.strerror}")
 

@@ -13,7 +13,7 @@ from sauvegarde.guard.verdict import judge_file
 
 
 def test_entropy_and_chi_square() -> None:
-    rnd = os.urandom(4096)
+    rnd = random.Random(16).randbytes(4096)  # seeded: chi-square of random bytes exceeds any bound sometimes
     e, chi2 = sig.byte_stats(rnd)
     assert e > 7.9 and chi2 < sig.CHI2_RANDOM
     e, chi2 = sig.byte_stats(b"a" * 4096)
@@ -25,10 +25,14 @@ def test_entropy_and_chi_square() -> None:
 
 def test_looks_random() -> None:
     rng = random.Random(3)
-    assert sig.looks_random(os.urandom(4096))
-    assert sig.looks_random(os.urandom(1500))  # short blocks: threshold corrected for the estimator's bias
-    assert all(sig.looks_random(os.urandom(300)) for _ in range(200))  # one expected count per byte value: enough
-    assert not sig.looks_random(os.urandom(200))  # too short to say
+    assert all(sig.looks_random(rng.randbytes(4096)) for _ in range(200))
+    assert all(sig.looks_random(rng.randbytes(1500)) for _ in range(200))  # threshold corrected for the bias
+    # 300 bytes, about one expected count per byte value, is the shortest block judged: a statistical test, so a
+    # few random blocks are missed (measured: 31 in 200,000, 0.016%); seeded, so the test is deterministic (with
+    # os.urandom, requiring 200 of 200 failed about one run in 30)
+    missed = sum(not sig.looks_random(rng.randbytes(300)) for _ in range(20_000))
+    assert missed <= 20, f"{missed} of 20,000 random 300-byte blocks not taken for random"
+    assert not sig.looks_random(rng.randbytes(200))  # too short to say
     assert not sig.looks_random(text(rng, 4096))
     assert not sig.looks_random(bytes(rng.randrange(0, 40) for _ in range(4096)))  # skewed binary
     assert not sig.looks_random("é à ü ß 中文 ".encode() * 300)

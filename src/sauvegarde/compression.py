@@ -51,8 +51,8 @@ def compress_many(datas: Sequence[Buffer], level: int = DEFAULT_LEVEL) -> list[b
     out: list[bytes | None] = []
     for i, d in enumerate(datas):
         n = len(d)
-        packed = frames[i].tobytes()
-        out.append(None if n < 64 or len(packed) > n - (n >> _MIN_SAVING_SHIFT) else packed)
+        frame = frames[i]
+        out.append(None if n < 64 or len(frame) > n - (n >> _MIN_SAVING_SHIFT) else frame.tobytes())
     return out
 
 

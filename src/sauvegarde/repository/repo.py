@@ -237,7 +237,7 @@ class Repository:
         decoding buffers are then handed back to the system (glibc keeps them otherwise).
         """
         ids = self.list_index_ids()
-        threads = 8 if is_remote(self.storage) else 2
+        threads = 8 if self.remote else 2
 
         def loaded() -> Iterator[IndexColumns]:
             with ThreadPoolExecutor(threads) as pool:

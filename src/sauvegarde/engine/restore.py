@@ -85,9 +85,8 @@ class _File:
     remaining: int  # planned blob writes not done yet; the last one finishes the file
     failed: str = ""
     # made by its only blob write (most small files): no separate create, truncate and reopen, and its metadata
-    # is set through the still open descriptor (no path lookups)
+    # is set through the still open descriptor (no path lookups); a failed write leaves ``failed`` set
     created_by_write: bool = False
-    metadata_done: bool = False
 
 
 # one use of a blob: (file, offset in the file)
@@ -357,7 +356,6 @@ class Restore:
                         _pwrite_all(fd, plain, offset)
                     if f.created_by_write:
                         self._apply_metadata(f.out, f.node, fd)
-                        f.metadata_done = True
                 finally:
                     os.close(fd)
             except OSError as exc:
@@ -385,7 +383,7 @@ class Restore:
             with contextlib.suppress(OSError):
                 os.unlink(f.out)
             return
-        if not f.metadata_done:
+        if not f.created_by_write:  # otherwise set with its write (a file not written has failed, above)
             self._apply_metadata(f.out, f.node)
         with self._lock:
             self.summary.files += 1

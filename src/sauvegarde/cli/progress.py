@@ -8,14 +8,15 @@ import threading
 import time
 from collections.abc import Iterable
 from types import TracebackType
-
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from sauvegarde.engine.events import Counters
 from sauvegarde.source import Excluder
 from sauvegarde.util.units import human_bytes, human_duration
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.text import Text
 
 
 def wanted(quiet: bool, json_: bool) -> bool:
@@ -33,6 +34,10 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
+            # rich (3 MiB) only when a status line is shown: imported after the key derivation's peak
+            from rich.console import Console
+            from rich.live import Live
+
             self._live = Live(
                 self._render(),
                 console=Console(stderr=True),
@@ -48,6 +53,8 @@ class Progress:
             self._live.__exit__(et, ev, tb)
 
     def _render(self) -> Text:
+        from rich.text import Text
+
         c = self.counters
         elapsed = max(time.monotonic() - c.started, 1e-6)
         rate = c.bytes_done / elapsed

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
 
-import numpy as np
+from sauvegarde.util.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # see sauvegarde.util.lazy
 
 BLOCK = 4096  # bytes per sampled block
 MIN_BLOCK = 256  # blocks shorter than this say too little about randomness (one expected count per byte value)

@@ -22,19 +22,24 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
-import numpy as np
-import numpy.typing as npt
 
 from sauvegarde.errors import FormatError, SauvegardeError
 from sauvegarde.repository.blobs import BlobEntry
 from sauvegarde.util.malloc import release_free_memory
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    from sauvegarde.util.lazy import lazy_module
+
+    np = lazy_module("numpy")  # imported when the first index is built, after the key derivation (see the module)
+
 ID_PREFIX = 16  # ID bytes a repository's index keeps in memory
 _MERGE_AT = 1 << 16  # pending blobs (about 300 bytes each in the dict) merged into the table at a time
-_U32 = np.uint32
 _U32_LIMIT = 1 << 32
 
 Resolver = Callable[[bytes], list[BlobEntry]]  # pack ID -> its blobs with full IDs (the pack header)
@@ -127,7 +132,7 @@ def _columns(
     if len(pack_ids) != 32 * len(counts) or int(counts.sum()) != n:
         raise ValueError("pack IDs must be 32 bytes")
     if n == 0:
-        z = np.zeros(0, _U32)
+        z = np.zeros(0, np.uint32)
         return IndexColumns(
             pack_ids, counts, np.zeros((0, 32), np.uint8), z, z, z, np.zeros(0, np.uint8), supersedes, index_id
         )
@@ -145,9 +150,9 @@ def _columns(
         pack_ids,
         counts,
         ids,
-        nums[1].astype(_U32),
-        nums[2].astype(_U32),
-        nums[3].astype(_U32),
+        nums[1].astype(np.uint32),
+        nums[2].astype(np.uint32),
+        nums[3].astype(np.uint32),
         nums[0].astype(np.uint8),
         supersedes,
         index_id,
@@ -166,7 +171,7 @@ class _Rows:
 
     @classmethod
     def empty(cls, id_bytes: int) -> _Rows:
-        z = np.zeros(0, _U32)
+        z = np.zeros(0, np.uint32)
         return cls([np.zeros(0, np.uint64), np.zeros((0, id_bytes - 8), np.uint8), z, z, z, z, np.zeros(0, np.uint8)])
 
     @classmethod
@@ -246,7 +251,7 @@ class _Packs:
     def __init__(self) -> None:
         self._ids = bytearray()
         self._keys = np.zeros(0, np.uint64)
-        self._nums = np.zeros(0, _U32)
+        self._nums = np.zeros(0, np.uint32)
         self._recent: dict[bytes, int] = {}
 
     def __len__(self) -> int:
@@ -306,7 +311,7 @@ class _Packs:
             order = new_num[order[~repeat]]
             sw = sw[~repeat]
         self._keys = np.ascontiguousarray(sw[:, 0]).astype(np.uint64)
-        self._nums = order.astype(_U32)
+        self._nums = order.astype(np.uint32)
         self._recent = {}
         return remap
 
@@ -352,7 +357,7 @@ class MasterIndex:
                 index_id = c.index_id or n.to_bytes(8, "big")
                 superseded.update(c.supersedes)
                 first = self._packs.append(c.pack_ids)
-                pack = np.repeat(np.arange(first, first + len(c.counts), dtype=_U32), c.counts)
+                pack = np.repeat(np.arange(first, first + len(c.counts), dtype=np.uint32), c.counts)
                 parts[index_id] = _Rows.from_ids(c.ids, self.id_bytes, pack, c.offset, c.length, c.raw, c.btype)
                 del c, f
             live = [c for i, c in parts.items() if i not in superseded]
@@ -360,7 +365,7 @@ class MasterIndex:
             rows = _concat(live, self.id_bytes)
             remap = self._packs.settle()
             if remap is not None:
-                rows.pack = remap[rows.pack].astype(_U32)
+                rows.pack = remap[rows.pack].astype(np.uint32)
             self._insert(rows)
 
     def add_pack(self, pack_id: bytes, entries: Iterable[BlobEntry]) -> None:
@@ -385,10 +390,10 @@ class MasterIndex:
             _Rows.from_ids(
                 ids,
                 self.id_bytes,
-                loc[:, 0].astype(_U32),
-                loc[:, 1].astype(_U32),
-                loc[:, 2].astype(_U32),
-                loc[:, 3].astype(_U32),
+                loc[:, 0].astype(np.uint32),
+                loc[:, 1].astype(np.uint32),
+                loc[:, 2].astype(np.uint32),
+                loc[:, 3].astype(np.uint32),
                 loc[:, 4].astype(np.uint8),
             )
         )

@@ -1,0 +1,77 @@
+"""Lazy imports: NumPy and rich come after the key derivation, so Argon2id's 64 MiB sit on a smaller process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from sauvegarde.crypto.kdf import KdfParams
+from sauvegarde.repository import Repository
+from sauvegarde.storage.local import LocalStorage
+
+
+def run_python(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_lazy_module_imports_on_first_access_from_many_threads() -> None:
+    out = run_python(
+        """
+        import sys, threading
+        from sauvegarde.util.lazy import lazy_module
+        assert "fractions" not in sys.modules
+        lazy = lazy_module("fractions")
+        assert "fractions" not in sys.modules
+        start = threading.Barrier(8)
+        got = []
+        def use():
+            start.wait()
+            got.append(lazy.Fraction(1, 3) + lazy.Fraction(1, 6))
+        threads = [threading.Thread(target=use) for _ in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        import fractions
+        assert got == [fractions.Fraction(1, 2)] * 8, got
+        assert lazy.Fraction is fractions.Fraction
+        print("ok")
+        """
+    )
+    assert out == "ok"
+
+
+def test_cli_import_leaves_numpy_and_rich_out() -> None:
+    out = run_python(
+        """
+        import sys
+        import sauvegarde.cli.main
+        print(sorted({m.split(".")[0] for m in sys.modules} & {"numpy", "rich"}))
+        """
+    )
+    assert out == "[]"
+
+
+def test_key_is_derived_before_numpy_is_imported(tmp_path: Path) -> None:
+    Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", KdfParams.cheap()).close()
+    out = run_python(
+        f"""
+        import sys
+        from sauvegarde.crypto import kdf
+        from sauvegarde.repository import Repository
+        from sauvegarde.storage.local import LocalStorage
+        seen = []
+        real = kdf.argon2id
+        def spy(*args):
+            seen.append("numpy" in sys.modules)
+            return real(*args)
+        kdf.argon2id = spy
+        repo = Repository.open(LocalStorage({str(tmp_path / "repo")!r}), b"pw")
+        print(seen, "numpy" in sys.modules, len(repo.index))
+        """
+    )
+    assert out == "[False] True 0"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sauvegarde.engine import check as check_module
 from sauvegarde.engine.check import ReadSubset, check_repository
 from sauvegarde.errors import UsageError
 from sauvegarde.repository import layout
@@ -25,13 +26,18 @@ def kinds(report) -> set[str]:  # type: ignore[no-untyped-def]
     return {p.kind for p in report.problems}
 
 
-def test_healthy_repository_has_no_problems(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("window", [1, 4099, 1 << 22])
+def test_healthy_repository_has_no_problems(  # type: ignore[no-untyped-def]
+    repo_and_tree, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
     repo, _, _ = repo_and_tree
+    monkeypatch.setattr(check_module, "_WINDOW", window)
     report = check_repository(reopen(repo, load_index=False), ReadSubset())
     assert report.problems == []
     assert report.snapshots == 1
     assert report.packs == len(pack_names(repo))
     assert report.packs_read == report.packs
+    assert report.bytes_read == sum(len(memory_objects(repo)[n]) for n in pack_names(repo))
     assert report.blobs_referenced > 8  # every file has several chunks, plus the trees
 
 
@@ -57,12 +63,18 @@ def test_missing_pack_is_an_error_naming_files(repo_and_tree) -> None:  # type: 
     assert hit.paths and all(p.startswith(f"{snap.short_id}:{data}") for p in hit.paths)
 
 
-def test_flipped_byte_is_found_only_by_read_data(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("window", [4099, 1 << 22])  # blobs spanning many reads, and whole packs in one
+@pytest.mark.parametrize("where", [0.0, 0.5])  # the first blob, one in the middle of the pack
+def test_flipped_byte_is_found_only_by_read_data(  # type: ignore[no-untyped-def]
+    repo_and_tree, monkeypatch: pytest.MonkeyPatch, window: int, where: float
+) -> None:
     repo, _snap, _ = repo_and_tree
+    monkeypatch.setattr(check_module, "_WINDOW", window)
     name = data_pack_with_file_content(repo)
     objects = memory_objects(repo)
     raw = bytearray(objects[name])
-    raw[100] ^= 0x01  # inside the first blob, away from the header at the end
+    at = max(100, int(len(raw) * where) // 2)  # inside a blob, away from the header at the end
+    raw[at] ^= 0x01
     objects[name] = bytes(raw)
     structural = check_repository(reopen(repo, load_index=False))
     assert structural.errors == []

@@ -148,6 +148,21 @@ def test_entry_past_the_blob_area_is_a_format_error() -> None:
     assert parse_pack(_pack_from_entries(b"\x00" * 21, entries), CIPHER, "pack") == entries
 
 
+def test_read_pack_header_checks_the_blob_area_too() -> None:
+    entries = [BlobEntry(0, b"i" * 32, 0, 10, 0), BlobEntry(0, b"j" * 32, 10, 11, 0)]
+    repo = memory_repository()
+    repo.cipher = CIPHER
+    for area, ok in ((20, False), (21, True)):
+        data = _pack_from_entries(b"\x00" * area, entries)
+        pack_id = blake3.blake3(data).digest()
+        repo.storage.save(layout.pack_name(pack_id), data)
+        if ok:
+            assert repo.read_pack_header(pack_id) == entries
+        else:
+            with pytest.raises(FormatError, match="past the blob area"):
+                repo.read_pack_header(pack_id)
+
+
 @pytest.mark.parametrize(
     "header",
     [

@@ -81,8 +81,12 @@ def parse_pack(data: bytes, cipher: Cipher, what: str) -> list[BlobEntry]:
     """Entries of a whole pack held in memory, with bounds checked against the pack's blob area."""
     n = header_length(data[-TRAILER_SIZE:], len(data), what)
     start = len(data) - TRAILER_SIZE - n
-    entries = decode_header(data[start : start + n], cipher, what)
+    return check_bounds(decode_header(data[start : start + n], cipher, what), start, what)
+
+
+def check_bounds(entries: list[BlobEntry], area_end: int, what: str) -> list[BlobEntry]:
+    """``entries``, once each is known to lie within the blob area (which ends where the header starts)."""
     for e in entries:
-        if e.offset + e.length > start:
+        if e.offset + e.length > area_end:
             raise FormatError(f"{what}: blob {e.id.hex()} extends past the blob area")
     return entries

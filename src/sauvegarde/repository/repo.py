@@ -34,7 +34,7 @@ from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.config import RepoConfig
 from sauvegarde.repository.index import ID_PREFIX, IndexColumns, IndexFile, MasterIndex, decode_columns
 from sauvegarde.repository.locks import Lock
-from sauvegarde.repository.pack import TRAILER_SIZE, PackWriter, decode_header, header_length
+from sauvegarde.repository.pack import TRAILER_SIZE, PackWriter, check_bounds, decode_header, header_length
 from sauvegarde.repository.snapshot import Snapshot
 from sauvegarde.storage import Storage
 from sauvegarde.storage.base import Buffer
@@ -317,7 +317,7 @@ class Repository:
             size = self.storage.stat(name).size
         n = header_length(self.storage.load(name, max(0, size - TRAILER_SIZE)), size, name)
         sealed = self.storage.load(name, size - TRAILER_SIZE - n, n)
-        return decode_header(sealed, self.cipher, name)
+        return check_bounds(decode_header(sealed, self.cipher, name), size - TRAILER_SIZE - n, name)
 
     def index_orphan_packs(self) -> int:
         """Index packs present in storage but in no index (left by an interrupted backup); returns their number."""

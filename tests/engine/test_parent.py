@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from sauvegarde.engine.backup import Backup, BackupOptions
-from sauvegarde.engine.parent import reused_entry, stat_unchanged
+from sauvegarde.engine.parent import reuse_entry, stat_unchanged
 from sauvegarde.engine.walk import TreeLoader, resolve
 from sauvegarde.repository import Repository
 from sauvegarde.repository.blobs import BlobType
@@ -36,14 +36,20 @@ def test_stat_unchanged_needs_every_field(tmp_path: Path) -> None:
     assert not stat_unchanged(st, {k: v for k, v in w.items() if k != "c"})  # content lost but size > 0
 
 
-def test_reused_entry_refreshes_atime_and_device(tmp_path: Path) -> None:
+def test_reuse_entry_refreshes_atime_and_device(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_bytes(b"x")
     st = os.lstat(f)
     w = {"n": b"f", "t": "file", "at": 5, "d": 7, "zz": "future field"}
-    out = reused_entry(w, st)
+    out = reuse_entry(w, st)
+    assert out is w  # updated in place: the parent listing is not kept twice
     assert out["at"] == st.st_atime_ns and out["d"] == st.st_dev and out["zz"] == "future field"
-    assert w["at"] == 5  # the parent's entry is not modified
+
+
+def test_reuse_entry_drops_zero_fields() -> None:
+    w = {"n": b"f", "t": "file", "at": 5, "d": 7}
+    st = os.stat_result((0o100644, 1, 0, 1, 0, 0, 1, 0, 0, 0))  # st_dev 0, atime 0
+    assert reuse_entry(w, st) == {"n": b"f", "t": "file"}
 
 
 def test_unchanged_files_are_carried_over_and_metadata_changes_seen(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from sauvegarde.engine.parent import (
     Wire,
     content_ids,
     node_unchanged,
-    reused_entry,
+    reuse_entry,
     split_ids,
     stat_unchanged,
 )
@@ -46,6 +46,7 @@ from sauvegarde.source import Excluder, node_from_stat
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _MAX_IN_FLIGHT = 16  # batches and large files queued for the file workers: the walk need not run further ahead
 _BATCH_FILES = 128
+_STAT_BATCH = 1024  # entries of a directory stat'ed at a time: a huge directory's stat results are not all held
 _BATCH_BYTES = 4 * 1024 * 1024
 
 
@@ -380,21 +381,29 @@ class Backup:
             self._error(path, exc)
             names = []
         base = path.rstrip(b"/")
+        excluder = self.opts.excluder
+        if excluder:
+            names = [name for name in names if not excluder.excluded(base + b"/" + name)]
+        if self.opts.observer is not None:
+            self.opts.observer.directory(base or b"/", parents, names)
+        for start in range(0, len(names), _STAT_BATCH):
+            self._fill_entries(d, base, names[start : start + _STAT_BATCH], parents, pool)
+
+    def _fill_entries(
+        self, d: _Dir, base: bytes, names: list[bytes], parents: dict[bytes, Wire], pool: ThreadPoolExecutor
+    ) -> None:
+        """Stat some entries of a directory and add them to its tree, carrying unchanged files over."""
         listed: list[tuple[bytes, bytes, os.stat_result]] = []
         for name in names:
             child = base + b"/" + name
-            if self.opts.excluder and self.opts.excluder.excluded(child):
-                continue
             try:
                 listed.append((child, name, os.lstat(child)))
             except FileNotFoundError:
                 self._warn(child, "vanished before it could be read")
             except OSError as exc:
                 self._error(child, exc)
-        if self.opts.observer is not None:
-            self.opts.observer.directory(base or b"/", parents, [name for _c, name, _s in listed])
         # Files whose stat matches the parent's entry are carried over if all their blobs are still indexed;
-        # the index is searched once for the whole directory.
+        # the index is searched once for the whole batch.
         candidates: dict[bytes, Wire] = {}
         for _child, name, st in listed:
             w = parents.get(name)
@@ -405,7 +414,7 @@ class Backup:
         for child, name, st in listed:
             if name in reusable:
                 w = parents[name]
-                d.entries.append(reused_entry(w, st))
+                d.entries.append(reuse_entry(w, st))
                 size = int(w.get("s", 0))
                 self._count("files_unmodified", size)
                 self.counters.add(files=1, nbytes=size)

@@ -79,15 +79,15 @@ def node_unchanged(node: Node, w: Wire) -> bool:
     )
 
 
-def reused_entry(w: Wire, st: os.stat_result) -> Wire:
-    """The parent entry for the new tree, with the current access time and device number."""
-    out = dict(w)
+def reuse_entry(w: Wire, st: os.stat_result) -> Wire:
+    """The parent entry, updated in place for the new tree with the current access time and device number (not
+    copied: a directory of 18,000 unchanged files would hold both, 8 MiB more)."""
     for key, value in (("at", st.st_atime_ns), ("d", st.st_dev)):
         if value:
-            out[key] = value
+            w[key] = value
         else:
-            out.pop(key, None)
-    return out
+            w.pop(key, None)
+    return w
 
 
 def split_ids(ids: bytes) -> list[bytes]:

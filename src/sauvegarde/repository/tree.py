@@ -167,12 +167,29 @@ class Tree:
 
     @classmethod
     def decode(cls, data: bytes, what: str = "tree") -> Tree:
+        """Decode entry by entry: the wire maps of a large directory are never all held at once beside their
+        nodes (18,000 entries: 19 MiB of maps for 3.4 MiB of nodes)."""
         try:
-            body = msgpack.unpackb(data)
-            if body.get("v") != 1:
-                raise ValueError(f"unknown tree version {body.get('v')}")
-            return cls([Node.from_wire(n) for n in body["n"]])
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            up = msgpack.Unpacker(max_buffer_size=max(1, len(data)))
+            up.feed(data)
+            version: object = None
+            nodes: list[Node] | None = None
+            for _ in range(up.read_map_header()):
+                key = up.unpack()
+                if key == "n":
+                    nodes = [Node.from_wire(up.unpack()) for _ in range(up.read_array_header())]
+                elif key == "v":
+                    version = up.unpack()
+                else:
+                    up.skip()
+            if up.tell() != len(data):
+                raise ValueError("extra data after the tree")
+            if version != 1:
+                raise ValueError(f"unknown tree version {version}")
+            if nodes is None:
+                raise KeyError("n")
+            return cls(nodes)
+        except (ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException) as exc:
             raise FormatError(f"{what}: malformed tree ({exc})") from None
 
     def find(self, name: bytes) -> Node | None:

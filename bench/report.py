@@ -123,7 +123,14 @@ def header(info: Mapping[str, Any]) -> str:
         + "; ".join(info["versions"].values())
         + f". Cache: {info['cache_mode']}. Median of {info['repeat']} run(s). Memory: {info['memory_method']}."
         + f" Load average {fmt_load(info.get('load_avg_at_start'))} at the start,"
-        + f" {fmt_load(info.get('load_avg_at_end'))} at the end.{quick}\n\n"
+        + f" {fmt_load(info.get('load_avg_at_end'))} at the end."
+        + (
+            f" Restores waited {info.get('restore_wait_s', 0):.0f} s in all for the file system to forget recent"
+            " deletions (ext4 without a journal, bench/settle.py)."
+            if info.get("restores_wait_for_deletions")
+            else ""
+        )
+        + f"{quick}\n\n"
     )
 
 

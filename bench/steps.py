@@ -34,6 +34,7 @@ from bench.data import (
 )
 from bench.measure import Result, Run, have_gnu_time, timed
 from bench.report import machine_info
+from bench.settle import Deletions
 from bench.tools import S3_TOOLS, Commands
 
 STEPS = ("data", "first", "unchanged", "changed", "restore", "check", "big", "s3")
@@ -74,6 +75,8 @@ class Bench:
         self.restore_root = self.work / "restore"
         self.restore_dir = self.restore_root  # the current restore's target, a fresh directory per restore
         self.restored: list[Path] = []  # removed together once every tool has restored (see remove_restores)
+        existing = next(p for p in (self.work, *self.work.parents) if p.exists())
+        self.deletions = Deletions(existing)  # restores wait out ext4's recently-deleted inode rule (settle.py)
         self.s3_dir = self.work / "s3"
         self.logs = self.work / "logs"
         self.results: dict[str, dict[str, Result]] = {t: {} for t in self.tools}
@@ -126,6 +129,12 @@ class Bench:
             flush=True,
         )
 
+    def rmtree(self, path: Path) -> None:
+        """Remove a file or tree, noting the deletion for :class:`bench.settle.Deletions`."""
+        if path.exists() or path.is_symlink():
+            rmtree(path)
+            self.deletions.deleted()
+
     def init_repo(self, tool: str, kind: str, location: str, rep: int, env: dict[str, str] | None = None) -> bool:
         run = self.timed(f"{tool}-{kind}-init-{rep}", self.commands.init(tool, location), env=env)
         if not run.ok:
@@ -136,7 +145,7 @@ class Bench:
 
     def fresh_repo(self, tool: str, kind: str, rep: int) -> Path | None:
         repo = self.repos / f"{tool}-{kind}"
-        rmtree(repo)
+        self.rmtree(repo)
         repo.parent.mkdir(parents=True, exist_ok=True)
         return repo if self.init_repo(tool, kind, str(repo), rep) else None
 
@@ -155,9 +164,12 @@ class Bench:
         favoured whichever tool restored first.
         """
         self.restore_dir = self.restore_root / f"{tool}-{measure}-{rep}"
-        rmtree(self.restore_dir)
+        self.rmtree(self.restore_dir)
         self.restore_dir.mkdir(parents=True)
         self.restored.append(self.restore_dir)
+        waited = self.deletions.settle()
+        if waited:
+            print(f"    (waited {waited:.0f} s for the file system to forget recent deletions: bench/settle.py)")
         self.prepare(extra=[self.s3_dir])
         cmd, cwd = self.commands.restore(tool, repo, self.restore_dir)
         return self.timed(f"{tool}-{measure}-{rep}", cmd, cwd=cwd, env=env)
@@ -197,7 +209,7 @@ class Bench:
 
     def remove_restores(self) -> None:
         for path in self.restored:
-            rmtree(path)
+            self.rmtree(path)
         self.restored.clear()
         subprocess.run(["sync"], check=False)
 
@@ -206,12 +218,13 @@ class Bench:
     def run(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
         for path in (self.repos, self.caches, self.restore_root, self.s3_dir, self.logs):
-            rmtree(path)
+            self.rmtree(path)
         self.info.update(machine_info({t: self.commands.version(t) for t in self.tools}, self.work))
         self.info["cache_mode"] = self.args.cache
         self.info["quick"] = self.args.quick
         self.info["repeat"] = self.args.repeat
         self.info["memory_method"] = "/usr/bin/time -f %M" if self.gnu_time else "os.wait4 ru_maxrss"
+        self.info["restores_wait_for_deletions"] = self.deletions.applies
         tree_steps = [s for s in TREE_STEPS if s in self.steps]
         if "big" in self.steps:
             self.make_big()
@@ -230,9 +243,10 @@ class Bench:
                 self.big_sequence(rep)
             if "s3" in self.steps:
                 self.s3_sequence(rep)
+        self.info["restore_wait_s"] = round(self.deletions.waited_s, 1)
 
     def make_tree(self, rep: int) -> None:
-        rmtree(self.data)
+        self.rmtree(self.data)
         self.data.mkdir(parents=True)
         start = time.perf_counter()
         chosen = copy_tree(Path(self.args.source), self.tree, self.args.quick)
@@ -283,7 +297,7 @@ class Bench:
                 self.check_repo(tool, repos[tool], rep)
         if not self.args.keep:
             for repo in repos.values():
-                rmtree(repo)
+                self.rmtree(repo)
         return expected
 
     def big_sequence(self, rep: int) -> None:
@@ -296,7 +310,7 @@ class Bench:
             self.record(tool, "big-restore", run)
             self.verify_big_restore(run, tool)
             if not self.args.keep:
-                rmtree(repo)
+                self.rmtree(repo)
         self.remove_restores()
 
     def s3_sequence(self, rep: int) -> None:
@@ -310,7 +324,7 @@ class Bench:
             return
         env = {k: v for k, v in self.env.items() if k not in s3.UNSET_AWS_VARS}
         env.update(s3.credentials_env())
-        rmtree(self.s3_dir)
+        self.rmtree(self.s3_dir)
         try:
             self.s3_runs(tools, env, rep)
         except RuntimeError as exc:  # the server did not start: the step fails, the rest of the run goes on
@@ -318,7 +332,7 @@ class Bench:
             for tool in tools:
                 self.record(tool, "s3-backup", Run(ok=False, wall_s=0.0, maxrss_kib=0, cpu_s=0.0, note=str(exc)))
         if not self.args.keep:
-            rmtree(self.s3_dir)
+            self.rmtree(self.s3_dir)
 
     def s3_runs(self, tools: list[str], env: dict[str, str], rep: int) -> None:
         expected = tree_stats(self.tree)

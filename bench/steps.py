@@ -34,7 +34,7 @@ from bench.data import (
 )
 from bench.measure import Result, Run, have_gnu_time, timed
 from bench.report import machine_info
-from bench.settle import Deletions
+from bench.settle import MASS_DELETION, Deletions
 from bench.tools import S3_TOOLS, Commands
 
 STEPS = ("data", "first", "unchanged", "changed", "restore", "check", "big", "s3")
@@ -67,7 +67,7 @@ class Bench:
         self.tools: list[str] = args.tools
         self.steps: list[str] = args.steps
         self.data = self.work / "data"
-        self.tree = self.data / "share"
+        self.tree = self.data / "0" / "share"  # the copy of the current repetition (see make_tree)
         self.big_dir = self.work / "big"
         self.big_file = self.big_dir / ("usr-lib-100M.tar" if args.quick else "usr-lib.tar")
         self.repos = self.work / "repos"
@@ -130,10 +130,12 @@ class Bench:
         )
 
     def rmtree(self, path: Path) -> None:
-        """Remove a file or tree, noting the deletion for :class:`bench.settle.Deletions`."""
+        """Remove a file or tree, noting a mass deletion for :class:`bench.settle.Deletions`."""
         if path.exists() or path.is_symlink():
+            entries = sum(len(dirs) + len(files) for _root, dirs, files in os.walk(path))
             rmtree(path)
-            self.deletions.deleted()
+            if entries >= MASS_DELETION:
+                self.deletions.deleted()
 
     def init_repo(self, tool: str, kind: str, location: str, rep: int, env: dict[str, str] | None = None) -> bool:
         run = self.timed(f"{tool}-{kind}-init-{rep}", self.commands.init(tool, location), env=env)
@@ -158,10 +160,10 @@ class Bench:
     def restore(self, tool: str, measure: str, repo: str, rep: int, env: dict[str, str] | None = None) -> Run:
         """Restore the latest snapshot of REPO into a new empty directory (not recorded yet).
 
-        Each restore gets a directory of its own, and the restored trees are removed only after every tool has
-        restored: creating files just after tens of thousands were deleted is several times slower here (ext4 on
-        a VM; one /usr/share restore: 6 s after a quiet spell, 19-27 s right after an rm -rf of another), which
-        favoured whichever tool restored first.
+        Each restore gets a directory of its own, and restored trees are removed at the end of the run: creating
+        files within minutes of tens of thousands being deleted is several times slower on ext4 without a journal
+        (bench/settle.py), which would favour whichever tool restores first. Should a mass deletion be recent (a
+        run cleaning up after an interrupted one), the restore waits it out.
         """
         self.restore_dir = self.restore_root / f"{tool}-{measure}-{rep}"
         self.rmtree(self.restore_dir)
@@ -217,7 +219,7 @@ class Bench:
 
     def run(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
-        for path in (self.repos, self.caches, self.restore_root, self.s3_dir, self.logs):
+        for path in (self.repos, self.caches, self.restore_root, self.s3_dir, self.logs, self.data):
             self.rmtree(path)
         self.info.update(machine_info({t: self.commands.version(t) for t in self.tools}, self.work))
         self.info["cache_mode"] = self.args.cache
@@ -244,10 +246,17 @@ class Bench:
             if "s3" in self.steps:
                 self.s3_sequence(rep)
         self.info["restore_wait_s"] = round(self.deletions.waited_s, 1)
+        # deleted only now: deleting tens of thousands of files slows every file creation for minutes afterwards
+        # on this benchmark's file system (bench/settle.py), so no tree is deleted between repetitions
+        self.remove_restores()
+        if not self.args.keep:
+            self.rmtree(self.data)
 
     def make_tree(self, rep: int) -> None:
-        self.rmtree(self.data)
-        self.data.mkdir(parents=True)
+        # a fresh copy per repetition, beside the earlier ones (removed at the end of the run, see run)
+        self.tree = self.data / str(rep) / "share"
+        self.rmtree(self.tree.parent)
+        self.tree.parent.mkdir(parents=True)
         start = time.perf_counter()
         chosen = copy_tree(Path(self.args.source), self.tree, self.args.quick)
         wall = time.perf_counter() - start
@@ -291,7 +300,6 @@ class Bench:
                 run = self.restore(tool, "restore", str(repos[tool]), rep)
                 self.record(tool, "restore", run)
                 self.verify_tree_restore(run, tool, expected)
-            self.remove_restores()
         if "check" in steps:
             for tool in repos:
                 self.check_repo(tool, repos[tool], rep)
@@ -311,7 +319,6 @@ class Bench:
             self.verify_big_restore(run, tool)
             if not self.args.keep:
                 self.rmtree(repo)
-        self.remove_restores()
 
     def s3_sequence(self, rep: int) -> None:
         """Back up the tree into, and restore it from, a fresh private SeaweedFS server (sauvegarde and restic)."""
@@ -362,7 +369,6 @@ class Bench:
                 run.set_data_bytes(expected["bytes"])
                 self.record(tool, "s3-restore", run)
                 self.verify_tree_restore(run, tool, expected)
-        self.remove_restores()
 
 
 def cpu_delta(before: float | None, after: float | None) -> float | None:

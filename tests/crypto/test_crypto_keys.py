@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import blake3
 import pytest
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sauvegarde.crypto import KdfParams, MasterKey, derive_key
-from sauvegarde.crypto.kdf import new_salt
+from sauvegarde.crypto.kdf import argon2id, new_salt
 
 CHEAP = KdfParams.cheap()
 SALT = b"0123456789abcdef"
@@ -22,6 +25,50 @@ def test_derive_key_is_deterministic_and_32_bytes() -> None:
     b = derive_key(b"password", SALT, KdfParams(memory_kib=64, iterations=1, lanes=1))
     assert len(a) == 32
     assert a == b
+
+
+def test_default_parameters_give_the_key_existing_repositories_were_made_with() -> None:
+    """Key files written before the switch to libargon2 (2026-11, then cryptography's Argon2id) still open: the
+    value below was computed by cryptography 46 for the default parameters."""
+    key = derive_key(b"correct horse", b"sauvegarde-salt!", KdfParams())
+    assert key.hex() == "71e05631acf5634118a9bc4c78898e9665161ea18ecf3893fc5b7a79e770f211"
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(
+    password=st.binary(max_size=40),
+    salt=st.binary(min_size=8, max_size=32),
+    memory_blocks=st.integers(1, 64),
+    iterations=st.integers(1, 3),
+    lanes=st.integers(1, 4),
+    length=st.integers(4, 64),
+)
+def test_argon2id_agrees_with_cryptography(  # type: ignore[no-untyped-def]
+    password, salt, memory_blocks, iterations, lanes, length
+) -> None:
+    params = KdfParams(memory_kib=8 * lanes * memory_blocks, iterations=iterations, lanes=lanes)
+    theirs = Argon2id(
+        salt=salt, length=length, iterations=iterations, lanes=lanes, memory_cost=params.memory_kib
+    ).derive(password)
+    assert argon2id(password, salt, params, length) == theirs
+
+
+@pytest.mark.parametrize(
+    ("salt", "params", "length"),
+    [
+        (b"short", CHEAP, 32),
+        (SALT, KdfParams(memory_kib=8 * 4 - 1, iterations=1, lanes=4), 32),
+        (SALT, KdfParams(memory_kib=5 * 1024 * 1024, iterations=1, lanes=1), 32),
+        (SALT, KdfParams(memory_kib=64, iterations=0, lanes=1), 32),
+        (SALT, KdfParams(memory_kib=64, iterations=10_000, lanes=1), 32),
+        (SALT, KdfParams(memory_kib=64 * 1024, iterations=1, lanes=0), 32),
+        (SALT, KdfParams(memory_kib=64 * 1024, iterations=1, lanes=256), 32),
+        (SALT, CHEAP, 3),
+    ],
+)
+def test_parameters_out_of_bounds_are_value_errors(salt: bytes, params: KdfParams, length: int) -> None:
+    with pytest.raises(ValueError, match="out of bounds"):
+        argon2id(b"pw", salt, params, length)
 
 
 @pytest.mark.parametrize(

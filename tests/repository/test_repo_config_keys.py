@@ -171,6 +171,8 @@ def _damaged(**changes: object) -> bytes:
         pytest.param(_damaged(salt="c2FsdA=="), id="short-salt"),
         pytest.param(_damaged(salt="!!not base64"), id="bad-base64"),
         pytest.param(_damaged(data=5), id="data-not-a-string"),
+        pytest.param(_damaged(memory_kib=2**40), id="a-tebibyte-of-memory"),
+        pytest.param(_damaged(iterations=10**9), id="a-billion-passes"),
     ],
 )
 def test_unreadable_key_files_are_format_errors(raw: bytes) -> None:

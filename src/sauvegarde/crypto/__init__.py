@@ -1,6 +1,7 @@
 """Cryptography: authenticated encryption of objects, content IDs, and password-based key wrapping.
 
-The only package that touches ``cryptography`` and ``blake3``. Pure functions and small value classes, no I/O.
+The only package that touches ``cryptography``, ``argon2`` and ``blake3``. Pure functions and small value classes,
+no I/O.
 """
 
 from sauvegarde.crypto.aead import OVERHEAD, Cipher

@@ -13,12 +13,19 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import blake3
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sauvegarde.errors import IntegrityError
+from sauvegarde.util.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cryptography import exceptions as _exceptions
+    from cryptography.hazmat.primitives.ciphers import aead as _aead
+else:  # imported when the first cipher is made, after the key derivation (see sauvegarde.util.lazy)
+    _exceptions = lazy_module("cryptography.exceptions")
+    _aead = lazy_module("cryptography.hazmat.primitives.ciphers.aead")
 
 SALT_SIZE = 16
 NONCE_SIZE = 24
@@ -44,7 +51,7 @@ class _Writer:
     def __init__(self, key: bytes) -> None:
         self.generation = _fork_generation[0]
         self.salt = os.urandom(SALT_SIZE)
-        self.aead = AESGCM(blake3.blake3(self.salt, key=key).digest())
+        self.aead = _aead.AESGCM(blake3.blake3(self.salt, key=key).digest())
         self.counter = 0
 
 
@@ -71,13 +78,13 @@ class Cipher:
         w.counter += 1
         return w.salt + counter + w.aead.encrypt(counter + _PAD, plaintext, aad)
 
-    def _reader(self, salt: bytes) -> AESGCM:
-        cache: OrderedDict[bytes, AESGCM] | None = getattr(self._local, "readers", None)
+    def _reader(self, salt: bytes) -> _aead.AESGCM:
+        cache: OrderedDict[bytes, _aead.AESGCM] | None = getattr(self._local, "readers", None)
         if cache is None:
             cache = self._local.readers = OrderedDict()
         aead = cache.get(salt)
         if aead is None:
-            aead = cache[salt] = AESGCM(blake3.blake3(salt, key=self._key).digest())
+            aead = cache[salt] = _aead.AESGCM(blake3.blake3(salt, key=self._key).digest())
             if len(cache) > _READ_CACHE:
                 cache.popitem(last=False)
         return aead
@@ -91,5 +98,5 @@ class Cipher:
         nonce = bytes(view[SALT_SIZE:NONCE_SIZE]) + _PAD
         try:
             return self._reader(salt).decrypt(nonce, view[NONCE_SIZE:], aad)
-        except InvalidTag:
+        except _exceptions.InvalidTag:
             raise IntegrityError(f"{what}: authentication failed (damaged, tampered or wrong key)") from None

@@ -2,7 +2,7 @@
 
 ``$argon2id$v=19$m=MEMORY_KIB,t=ITERATIONS,p=LANES$SALT$HASH`` as written by the reference ``argon2`` tool,
 argon2-cffi, passlib or ``sauvegarde serve adduser --hash argon2id``: SALT and HASH are unpadded standard base64.
-Parsing is strict: only Argon2id version 19 (0x13, the only one cryptography computes), parameters in this order,
+Parsing is strict: only Argon2id version 19 (0x13, the current one), parameters in this order,
 decimal without leading zeros, within RFC 9106's bounds (and a ceiling on memory, so a line cannot make a check
 allocate without limit), canonical base64 of at least 8 salt bytes and 4 hash bytes. Derivations go through
 :func:`sauvegarde.crypto.kdf.argon2id` (one at a time per process, which also bounds a flood of checks to one
@@ -18,12 +18,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from sauvegarde.crypto.kdf import KdfParams, argon2id
+from sauvegarde.crypto.kdf import MAX_ITERATIONS, MAX_LANES, MAX_MEMORY_KIB, KdfParams, argon2id
 
 PREFIX = "$argon2"
-MAX_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
-MAX_ITERATIONS = 1000
-MAX_LANES = 255
 _PHC = re.compile(r"^\$argon2id\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$")
 _NUMBER = re.compile(r"^(0|[1-9][0-9]{0,9})$")
 

@@ -161,6 +161,7 @@ class Checker:
         stored = self.repo.list_packs()
         self.report.packs = len(stored)
         self._check_packs(stored)
+        self.pack_entries.clear()  # only packs needed them: their memory goes to the trees walked next
         self._check_snapshots()
         self._check_tampering()
         self.report.unused_blobs = sum(1 for b in self.locations if b not in self._used)

@@ -17,6 +17,7 @@ import socket
 import stat
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +49,7 @@ _MAX_IN_FLIGHT = 16  # batches and large files queued for the file workers: the 
 _BATCH_FILES = 128
 _STAT_BATCH = 1024  # entries of a directory stat'ed at a time: a huge directory's stat results are not all held
 _BATCH_BYTES = 4 * 1024 * 1024
+_CHUNKS_IN_FLIGHT = 4  # chunks of one large file handed to the chunk workers and not stored yet (about 1 MiB each)
 
 
 @dataclass
@@ -131,6 +133,8 @@ class Backup:
         self._root_dev: int | None = None
         self._batch = _Batch()
         self._abort = threading.Event()
+        # stores the chunks of large files (see _read_content); threads start with the first such chunk
+        self._chunk_pool = ThreadPoolExecutor(options.workers, thread_name_prefix="chunk")
 
     # ---- entry point ----------------------------------------------------------------------------------
 
@@ -166,6 +170,7 @@ class Backup:
             self._finish_queue.put(None)
             finisher.join()
             pool.shutdown(wait=True, cancel_futures=self._abort.is_set())
+            self._chunk_pool.shutdown(wait=True, cancel_futures=True)
         if self._finisher_error is not None:
             raise self._finisher_error
         root_id = self._save_tree(root)
@@ -532,12 +537,25 @@ class Backup:
                 ids += self.repo.save_blobs(BlobType.DATA, group)
             self._count(None, len(data))
             return len(data), ids
-        for chunk in self._chunker().chunks(f):
-            ids.append(self.repo.save_blob(BlobType.DATA, chunk)[0])
-            if sampler is not None:
-                sampler.feed(chunk)
-            total += len(chunk)
-            self._count(None, len(chunk))
+        # Larger files and streams: chunks are stored by the chunk workers (hashing, compressing and sealing
+        # release the GIL) while this thread reads and cuts on; their IDs are collected in order. One thread for
+        # everything kept a lone large file on one core, three quarters of it in zstd (650 MB: 4.5 s).
+        pending: deque[Future[tuple[bytes, bool]]] = deque()
+        try:
+            for chunk in self._chunker().chunks(f):
+                if sampler is not None:
+                    sampler.feed(chunk)
+                # a copy: the chunker reuses its window for the next chunks
+                pending.append(self._chunk_pool.submit(self.repo.save_blob, BlobType.DATA, bytes(chunk)))
+                total += len(chunk)
+                self._count(None, len(chunk))
+                while len(pending) > _CHUNKS_IN_FLIGHT:
+                    ids.append(pending.popleft().result()[0])
+            while pending:
+                ids.append(pending.popleft().result()[0])
+        finally:
+            for fut in pending:
+                fut.cancel()
         return total, ids
 
     def _stdin_root(self) -> _Dir:

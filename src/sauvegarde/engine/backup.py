@@ -416,13 +416,13 @@ class Backup:
                 candidates[name] = w
         known = self.repo.index.known([content_ids(w) for w in candidates.values()])
         reusable = {name for name, ok in zip(candidates, known, strict=True) if ok}
+        reused = reused_bytes = 0  # counted once for the batch: two locks per file cost more than the rest
         for child, name, st in listed:
             if name in reusable:
                 w = parents[name]
                 d.entries.append(reuse_entry(w, st))
-                size = int(w.get("s", 0))
-                self._count("files_unmodified", size)
-                self.counters.add(files=1, nbytes=size)
+                reused += 1
+                reused_bytes += w.get("s", 0)
                 continue
             if self.opts.one_file_system and stat.S_ISDIR(st.st_mode) and st.st_dev != self._root_dev:
                 try:
@@ -437,6 +437,11 @@ class Backup:
             entry = self._save_entry(child, name, st, parents.get(name), pool)
             if entry is not None:
                 d.entries.append(entry)
+        if reused:
+            with self._summary_lock:
+                self.summary.files_unmodified += reused
+                self.summary.bytes_processed += reused_bytes
+            self.counters.add(files=reused, nbytes=reused_bytes)
 
     # ---- file content ---------------------------------------------------------------------------------
 

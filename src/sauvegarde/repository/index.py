@@ -527,15 +527,19 @@ class MasterIndex:
         """For each item (concatenated 32-byte IDs), whether every ID is in the index: one vectorized search."""
         joined = b"".join(ids)
         n = len(joined) // 32
+        if n == 0:
+            return [True] * len(ids)  # nothing to look up: empty files
         with self._lock:
             t = self._table
-            if n == 0 or not len(t):
-                found = np.zeros(n, bool)
+            if not len(t):
+                found: list[bool] = [False] * n
             else:
                 arr = np.frombuffer(joined, np.uint8).reshape(n, 32)
                 keys = np.ascontiguousarray(arr[:, :8]).view(">u8").ravel().astype(np.uint64)
                 pos = np.minimum(t.keys.searchsorted(keys), len(t) - 1)
-                found = (t.keys[pos] == keys) & (t.rest[pos] == arr[:, 8 : self.id_bytes]).all(axis=1)
+                found = ((t.keys[pos] == keys) & (t.rest[pos] == arr[:, 8 : self.id_bytes]).all(axis=1)).tolist()
+                if all(found):
+                    return [True] * len(ids)  # the common case (an unchanged re-backup): no loop over IDs
             out: list[bool] = []
             k = 0
             for item in ids:

@@ -109,6 +109,9 @@ class Restore:
         self._trees = TreeLoader(repo)
         self._is_root = os.geteuid() == 0
         self._target = os.fsencode(os.path.abspath(options.target))
+        # Owner new files get without a chown, when known for sure (see _plain_creation); None: always chown
+        self._plain_owner: tuple[int, int] | None = None
+        self._umask = 0o077  # the process's, read in run()
         self._dirs_made: list[tuple[bytes, Node]] = []
         self._links: dict[tuple[int, int], bytes] = {}
         self._deferred_links: list[tuple[bytes, bytes]] = []
@@ -128,8 +131,10 @@ class Restore:
             assert node is not None
             prefix = os.fsencode("/" + self.opts.path.strip("/"))
             os.makedirs(self._target + os.path.dirname(prefix), exist_ok=True)
+            self._plain_creation(self._target + os.path.dirname(prefix))
             self._restore_entry(prefix, node, [])
         else:
+            self._plain_creation(self._target)
             self._restore_tree(root, b"", [])
         self.counters.scan_finished = True
         self._flush()
@@ -142,6 +147,31 @@ class Restore:
             self.summary.verify_s = round(self.summary.verify_s + time.monotonic() - verify_start, 3)
         self.summary.duration_s = round(time.monotonic() - start, 3)
         return self.summary
+
+    def _plain_creation(self, top: bytes) -> None:
+        """Whether a file this restore creates gets exactly the process's owner, group and the mode asked for
+        (minus the umask): then a one-blob file whose snapshot owner and simple mode match is created with that
+        mode and needs no chown or chmod (two inode updates fewer per file). Not so under a set-group-ID or
+        default-ACL directory (``top``, where the restore creates its first entries, is looked at; directories
+        that existed before the restore turn this off, see _make_dirs)."""
+        self._umask = os.umask(0o077)
+        os.umask(self._umask)
+        try:
+            st = os.stat(top)
+            default_acl = _has_xattr(top, b"system.posix_acl_default")
+        except OSError:
+            return
+        if not st.st_mode & stat.S_ISGID and not default_acl:
+            self._plain_owner = (os.geteuid(), os.getegid())
+
+    def _creation_mode(self, node: Node) -> int | None:
+        """The final mode to create a one-blob file with, if creating with it gives exactly that mode."""
+        mode = node.mode
+        if self._plain_owner is None or mode & ~0o777 or mode & self._umask:
+            return None
+        if self._is_root and (uid_for(node.user, node.uid), gid_for(node.group, node.gid)) != self._plain_owner:
+            return None  # a chown follows
+        return mode
 
     # ---- walking --------------------------------------------------------------------------------------
 
@@ -217,6 +247,8 @@ class Restore:
                 if not os.path.isdir(out) or os.path.islink(out):
                     _remove_existing(out)
                     os.mkdir(out, 0o700)
+                else:
+                    self._plain_owner = None  # it may be set-group-ID or carry a default ACL: chown and chmod
             except OSError as exc:
                 self._error(d.path, exc.strerror or str(exc))
                 continue
@@ -346,16 +378,20 @@ class Restore:
                     self.summary.first_byte_s = round(time.monotonic() - self._start, 4)
         if not f.failed:
             try:
-                fd = (
-                    _create(f.out) if f.created_by_write else os.open(f.out, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                )
+                created_with: int | None = None
+                if not f.created_by_write:
+                    fd = os.open(f.out, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                else:
+                    mode = self._creation_mode(f.node)
+                    fd, fresh = _create_fresh(f.out, 0o600 if mode is None else mode)
+                    created_with = mode if fresh else None
                 try:
                     if f.node.sparse:
                         _pwrite_sparse(fd, plain, offset)
                     else:
                         _pwrite_all(fd, plain, offset)
                     if f.created_by_write:
-                        self._apply_metadata(f.out, f.node, fd)
+                        self._apply_metadata(f.out, f.node, fd, created_with)
                 finally:
                     os.close(fd)
             except OSError as exc:
@@ -406,14 +442,15 @@ class Restore:
 
     # ---- metadata -------------------------------------------------------------------------------------
 
-    def _apply_metadata(self, out: bytes, node: Node, fd: int | None = None) -> None:
+    def _apply_metadata(self, out: bytes, node: Node, fd: int | None = None, created_with: int | None = None) -> None:
         """Owner (as root), xattrs, mode, then times, in that order (chown clears setuid bits; times come last).
         Through ``fd`` when the file is still open (a regular file just written), else by path, never following a
-        symlink."""
+        symlink. ``created_with``: the file was just created with this mode, which is its snapshot mode, and
+        with its snapshot owner (see _creation_mode): no chown, no chmod."""
         path = out[len(self._target) :]
         where: bytes | int = out if fd is None else fd
         follow = fd is not None  # a descriptor is the file itself; a path is never followed
-        if self._is_root:
+        if self._is_root and created_with is None:
             try:
                 os.chown(where, uid_for(node.user, node.uid), gid_for(node.group, node.gid), follow_symlinks=follow)
             except OSError as exc:
@@ -424,7 +461,7 @@ class Restore:
             except OSError as exc:
                 if exc.errno not in (errno.ENOTSUP, errno.EPERM) or name.startswith(b"user."):
                     self._warn(path, f"cannot set xattr {os.fsdecode(name)}: {exc.strerror}")
-        if node.type != SYMLINK:
+        if node.type != SYMLINK and created_with is None:
             try:
                 os.chmod(where, node.mode)
             except OSError as exc:
@@ -505,6 +542,25 @@ def _create(out: bytes) -> int:
             raise
     _remove_existing(out)
     return os.open(out, flags, 0o600)
+
+
+def _create_fresh(out: bytes, mode: int) -> tuple[int, bool]:
+    """Create ``out`` with ``mode`` (less the umask) if nothing is there; else empty what is there, as _create.
+    Whether the file is new: a file that was there keeps its owner and mode through the open."""
+    try:
+        return os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode), True
+    except FileExistsError:
+        return _create(out), False
+
+
+def _has_xattr(path: bytes, name: bytes) -> bool:
+    try:
+        os.getxattr(path, name)
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
 
 
 def _remove_existing(out: bytes) -> None:

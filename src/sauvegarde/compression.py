@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-
-import zstandard
+from typing import TYPE_CHECKING
 
 from sauvegarde.errors import IntegrityError
+from sauvegarde.util.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import zstandard
+else:
+    zstandard = lazy_module("zstandard")  # imported on first use, after the key derivation (sauvegarde.util.lazy)
 
 DEFAULT_LEVEL = 3
 # Keep the compressed form only when it saves at least 1/32 (about 3 %) of the size.

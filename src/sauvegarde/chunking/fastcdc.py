@@ -9,9 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from pyfastcdc import FastCDC
+from sauvegarde.util.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pyfastcdc
+else:
+    pyfastcdc = lazy_module("pyfastcdc")  # imported on first use, after the key derivation (sauvegarde.util.lazy)
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -43,7 +48,7 @@ class Chunker:
 
     def __init__(self, params: ChunkerParams) -> None:
         self.params = params
-        self._cdc = FastCDC(
+        self._cdc = pyfastcdc.FastCDC(
             params.avg_size,
             min_size=params.min_size,
             max_size=params.max_size,

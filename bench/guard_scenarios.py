@@ -16,6 +16,7 @@ import base64
 import compileall
 import gzip
 import os
+import py_compile
 import random
 import shutil
 import stat
@@ -391,7 +392,7 @@ def package_upgrade(tree: Tree, rng: random.Random) -> dict[str, Any]:
                     shutil.copytree(info, py / info.name)
         for cache in (py / pkg).rglob("__pycache__"):
             shutil.rmtree(cache)
-        mode = compileall.py_compile.PycInvalidationMode.CHECKED_HASH
+        mode = py_compile.PycInvalidationMode.CHECKED_HASH
         compileall.compile_dir(py / pkg, quiet=1, invalidation_mode=mode)
         done.append(pkg)
     return {"packages": done}
@@ -499,7 +500,7 @@ def small_files_attack(tree: Tree, rng: random.Random) -> dict[str, Any]:
 
 def scenarios() -> list[Scenario]:
     out: list[Scenario] = []
-    variants = (
+    variants: tuple[tuple[str, str, dict[str, Any]], ...] = (
         ("", "encrypted in place", {}),
         ("-locked-notes", "encrypted, renamed *.locked, a ransom note in each folder",
          {"rename": ".locked", "notes": True}),
@@ -510,7 +511,7 @@ def scenarios() -> list[Scenario]:
     for suffix, what, kw in variants:
         done: set[str] = set()
         for pct in fractions:
-            attack = Attack(pct / 100, seed=f"progressive{suffix}", done=done, **kw)  # type: ignore[arg-type]
+            attack = Attack(pct / 100, seed=f"progressive{suffix}", done=done, **kw)
             out.append(Scenario(f"encrypt-{pct}%{suffix}", ATTACK, f"{pct}% of files {what}", attack,
                                 revert=pct == fractions[-1]))  # fmt: skip
     out += [

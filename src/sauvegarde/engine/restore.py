@@ -91,6 +91,7 @@ class _File:
 
 # one use of a blob: (file, offset in the file)
 _Use = tuple[_File, int]
+_Hits = dict[bytes, "tuple[bytes, BlobEntry] | None"]  # blob ID -> where it is (None: not in the index)
 
 
 class Restore:
@@ -181,10 +182,13 @@ class Restore:
         except SauvegardeError as exc:
             self._error(prefix or b"/", str(exc))
             return
+        # the blobs of the directory's files are looked up together (one search of the index, not one per blob)
+        wanted = [blob_id for node in tree.nodes if node.type == FILE for blob_id in node.content]
+        hits = dict(zip(wanted, self.repo.index.lookup_many(wanted), strict=True))
         for node in tree.nodes:
-            self._restore_entry(prefix + b"/" + node.name, node, stack)
+            self._restore_entry(prefix + b"/" + node.name, node, stack, hits)
 
-    def _restore_entry(self, path: bytes, node: Node, stack: list[_OpenDir]) -> None:
+    def _restore_entry(self, path: bytes, node: Node, stack: list[_OpenDir], hits: _Hits | None = None) -> None:
         if self.opts.exclude and self.opts.exclude.excluded(path):
             return
         selected = not self.opts.include or self.opts.include.excluded(path)
@@ -211,7 +215,7 @@ class Restore:
                     self._deferred_links.append((out, first))
                     return
                 self._links[(node.dev, node.inode)] = out
-            self._plan_file(out, node)
+            self._plan_file(out, node, hits)
             return
         try:
             _remove_existing(out)
@@ -257,15 +261,16 @@ class Restore:
 
     # ---- file contents --------------------------------------------------------------------------------
 
-    def _plan_file(self, out: bytes, node: Node) -> None:
-        """Record where each blob of the file goes; the file itself is created later, in parallel."""
+    def _plan_file(self, out: bytes, node: Node, hits: _Hits | None = None) -> None:
+        """Record where each blob of the file goes; the file itself is created later, in parallel. ``hits``:
+        index lookups made beforehand for the blobs of its directory."""
         if len(self._files) >= _BATCH_FILES:
             self._flush()
         f = _File(out, node, 0)
         self._files.append(f)
         offset = 0
         for blob_id in node.content:
-            hit = self.repo.index.lookup(blob_id)
+            hit = hits[blob_id] if hits is not None and blob_id in hits else self.repo.index.lookup(blob_id)
             if hit is None:
                 f.failed = f"blob {blob_id.hex()} is missing from the repository"
                 return

@@ -96,3 +96,46 @@ def test_index_known_handles_pending_and_empty() -> None:
     blob_id, _ = repo.save_blob(BlobType.DATA, b"hello" * 1000)
     repo.flush()  # now in the pending part of the index, not the sorted table
     assert repo.index.known([blob_id, b"", b"\x00" * 32, blob_id + blob_id]) == [True, True, False, True]
+
+
+def tree_saves(repo: Repository) -> list[bytes]:
+    """Record the tree blobs a backup stores (IDs), by wrapping save_blob."""
+    saved: list[bytes] = []
+    real = repo.save_blob
+
+    def spy(btype, data):  # type: ignore[no-untyped-def]
+        out = real(btype, data)
+        if btype == BlobType.TREE:
+            saved.append(out[0])
+        return out
+
+    repo.save_blob = spy  # type: ignore[method-assign]
+    return saved
+
+
+def test_unchanged_directories_reuse_their_parent_tree(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    for leaf in ("a/x", "a/y", "b"):
+        make_files(data / leaf, seed=len(leaf) + ord(leaf[0]), count=3)
+    repo = memory_repository()
+    first, _ = run(repo, data)
+    second_repo = reopen(repo)
+    saved = tree_saves(second_repo)
+    second, summary = run(second_repo, data)
+    assert second.tree == first.tree and summary.files_unmodified == 9 and summary.files_changed == 0
+    # leaf directories (files only, all carried over as they were) are not encoded again; the others are, since
+    # a directory's own node is made from a fresh stat
+    leaves = [node_of(second_repo, second, data / leaf).subtree for leaf in ("a/x/sub", "a/y/sub", "b/sub")]
+    assert not set(leaves) & set(saved) and saved
+
+    # an access time moved: that directory's tree is new, and holds the new time
+    target = data / "a" / "x" / "sub" / os.listdir(data / "a" / "x" / "sub")[0]
+    st = os.stat(target)
+    os.utime(target, ns=(st.st_atime_ns + 10**9, st.st_mtime_ns))
+    third_repo = reopen(repo)
+    saved = tree_saves(third_repo)
+    third, _ = run(third_repo, data)
+    moved = node_of(third_repo, third, data / "a" / "x" / "sub")
+    assert moved.subtree in saved and moved.subtree != leaves[0]
+    assert node_of(third_repo, third, target).atime_ns == st.st_atime_ns + 10**9
+    assert node_of(third_repo, third, data / "a" / "y" / "sub").subtree == leaves[1]

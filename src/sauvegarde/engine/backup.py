@@ -92,12 +92,15 @@ class BackupSummary:
 class _Dir:
     """A walked directory waiting for its entries' nodes."""
 
-    __slots__ = ("done", "entries", "node")
+    __slots__ = ("done", "entries", "node", "same_as", "unchanged")
 
     def __init__(self, node: Node | None) -> None:
         self.node = node
         self.entries: list[_Entry] = []
         self.done = threading.Event()
+        self.unchanged = 0  # entries carried over from the parent listing exactly as they were
+        # the parent's tree when this one is identical to it (every entry carried over unchanged, none added)
+        self.same_as: bytes | None = None
 
 
 class _Batch:
@@ -372,7 +375,13 @@ class Backup:
 
     def _save_dir(self, path: bytes, node: Node, pnode: Wire | None, pool: ThreadPoolExecutor) -> _Dir:
         d = _Dir(node)
-        self._fill_dir(d, path, self._parents.subtree(pnode), pool)
+        parents = self._parents.subtree(pnode)
+        self._fill_dir(d, path, parents, pool)
+        if parents and d.unchanged == len(parents) == len(d.entries):
+            # the same entries, each byte for byte (same keys in the same order, names sorted): the tree would
+            # encode to the parent's blob, which the listing was just read from
+            subtree = pnode.get("st") if pnode is not None else None
+            d.same_as = subtree if isinstance(subtree, bytes) else None
         self._finish_queue.put(d)
         return d
 
@@ -420,6 +429,8 @@ class Backup:
         for child, name, st in listed:
             if name in reusable:
                 w = parents[name]
+                if w.get("at", 0) == st.st_atime_ns and w.get("d", 0) == st.st_dev:
+                    d.unchanged += 1  # reuse_entry leaves it as it is
                 d.entries.append(reuse_entry(w, st))
                 reused += 1
                 reused_bytes += w.get("s", 0)
@@ -611,6 +622,8 @@ class Backup:
                 d.done.set()
 
     def _save_tree(self, d: _Dir) -> bytes:
+        if d.same_as is not None:
+            return d.same_as
         nodes: list[Node | Wire] = []
         for e in d.entries:
             if isinstance(e, Node | dict):

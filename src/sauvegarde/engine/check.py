@@ -318,6 +318,8 @@ class Checker:
         packs = self.locations.get(blob_id)
         if not packs:
             return True
+        if not self.bad_packs and not self.bad_copies:
+            return False  # the common case, without a generator per blob
         return all(p in self.bad_packs or (p, blob_id) in self.bad_copies for p in packs)
 
     def _check_tampering(self) -> None:

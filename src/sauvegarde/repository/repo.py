@@ -10,7 +10,7 @@ snapshot saved after ``flush`` never refers to unindexed data.
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -43,6 +43,7 @@ from sauvegarde.storage.wrappers import is_remote
 from sauvegarde.util.malloc import release_free_memory
 
 INDEX_EVERY_PACKS = 8
+_TREE_CACHE_BYTES = 32 * 1024 * 1024  # tree packs kept when reading trees from remote storage (see _tree_pack)
 INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair
 _AAD_INDEX = b"sauvegarde index v1"
 _AAD_SNAPSHOT = b"sauvegarde snapshot v1"
@@ -71,7 +72,7 @@ class Repository:
         self._pending_uploads: set[Future[None]] = set()
         self._upload_error: BaseException | None = None
         self._unindexed = IndexFile()
-        self._tree_pack_cache: tuple[bytes, bytes] | None = None
+        self._tree_packs: OrderedDict[bytes, bytes] = OrderedDict()  # remote storage: recently read tree packs
         self._locks: list[Lock] = []
         self._announced: set[str] = set()  # names in a deletion log written by this session
         self.stored_bytes = 0  # bytes of new packs written by this session
@@ -486,19 +487,29 @@ class Repository:
         return self.decode_blob(entry, self.load_pack_range(pack_id, entry.offset, entry.length))
 
     def _tree_pack(self, pack_id: bytes) -> bytes | None:
-        """A whole tree pack, kept while trees are read from it: walking a snapshot reads its trees in about the
-        order they were written, so one request serves thousands of trees (a request per tree is slow on S3).
-        None if the pack cannot be read whole (the caller falls back to a ranged read and its precise error)."""
+        """A whole tree pack from remote storage, kept while trees are read from it: walking a snapshot reads its
+        trees in about the order they were written, so one request serves thousands of trees (a request per tree
+        is slow on S3). The trees of a snapshot made after changes are spread over the packs of every backup that
+        changed them, and a walk goes back and forth between those: the last few packs read are kept (up to
+        _TREE_CACHE_BYTES; with one pack kept, restoring such a snapshot read 879 whole packs instead of 2). Local
+        storage reads each tree by its range: no pack is kept. None if the pack is not to be read whole, or
+        cannot be (the caller falls back to a ranged read and its precise error)."""
+        if not self.remote:
+            return None
         with self._state_lock:
-            cached = self._tree_pack_cache
-            if cached is not None and cached[0] == pack_id:
-                return cached[1]
+            data = self._tree_packs.get(pack_id)
+            if data is not None:
+                self._tree_packs.move_to_end(pack_id)
+                return data
         try:
             data = self.storage.load(layout.pack_name(pack_id))
         except SauvegardeError:
             return None
         with self._state_lock:
-            self._tree_pack_cache = (pack_id, data)
+            self._tree_packs[pack_id] = data
+            total = sum(len(d) for d in self._tree_packs.values())
+            while total > _TREE_CACHE_BYTES and len(self._tree_packs) > 1:
+                total -= len(self._tree_packs.popitem(last=False)[1])
         return data
 
     def load_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:

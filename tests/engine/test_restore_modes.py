@@ -50,11 +50,16 @@ def run_restore(repo, snap, target: Path) -> None:  # type: ignore[no-untyped-de
     assert summary.errors == [] and summary.warnings == []
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o077, 0o000])
-def test_modes_and_owners_into_a_fresh_target(tmp_path: Path, umask: int) -> None:
+def backed_up(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """make_tree under tmp_path/src, backed up: (wanted metadata, repository, snapshot)."""
     want = make_tree(tmp_path / "src")
     repo = memory_repository()
-    snap = backup(repo, tmp_path / "src")
+    return want, repo, backup(repo, tmp_path / "src")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o000])
+def test_modes_and_owners_into_a_fresh_target(tmp_path: Path, umask: int) -> None:
+    want, repo, snap = backed_up(tmp_path)
     old = os.umask(umask)
     try:
         run_restore(repo, snap, tmp_path / "t")
@@ -64,9 +69,7 @@ def test_modes_and_owners_into_a_fresh_target(tmp_path: Path, umask: int) -> Non
 
 
 def test_existing_files_get_their_snapshot_mode_and_owner(tmp_path: Path) -> None:
-    want = make_tree(tmp_path / "src")
-    repo = memory_repository()
-    snap = backup(repo, tmp_path / "src")
+    want, repo, snap = backed_up(tmp_path)
     where = tmp_path / "t" / str(tmp_path / "src").lstrip("/")
     where.mkdir(parents=True)
     for name in want:  # in the way: other content, mode and owner; the open keeps those, so all must be set
@@ -82,9 +85,7 @@ def test_existing_files_get_their_snapshot_mode_and_owner(tmp_path: Path) -> Non
 
 @pytest.mark.skipif(not IS_ROOT, reason="needs a group to set on the target and chown to undo it")
 def test_set_group_id_target_does_not_leak_its_group(tmp_path: Path) -> None:
-    want = make_tree(tmp_path / "src")
-    repo = memory_repository()
-    snap = backup(repo, tmp_path / "src")
+    want, repo, snap = backed_up(tmp_path)
     target = tmp_path / "t"
     target.mkdir()
     os.chown(target, 0, 3333)
@@ -95,9 +96,7 @@ def test_set_group_id_target_does_not_leak_its_group(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("setfacl") is None, reason="needs setfacl (Debian: acl)")
 def test_default_acl_on_the_target_does_not_change_modes(tmp_path: Path) -> None:
-    want = make_tree(tmp_path / "src")
-    repo = memory_repository()
-    snap = backup(repo, tmp_path / "src")
+    want, repo, snap = backed_up(tmp_path)
     target = tmp_path / "t"
     target.mkdir()
     # new files below would get group and other permissions from this, whatever mode they are created with

@@ -155,8 +155,7 @@ class Restore:
         mode and needs no chown or chmod (two inode updates fewer per file). Not so under a set-group-ID or
         default-ACL directory (``top``, where the restore creates its first entries, is looked at; directories
         that existed before the restore turn this off, see _make_dirs)."""
-        self._umask = os.umask(0o077)
-        os.umask(self._umask)
+        self._umask = _current_umask()
         try:
             st = os.stat(top)
             default_acl = _has_xattr(top, b"system.posix_acl_default")
@@ -547,6 +546,20 @@ def _create(out: bytes) -> int:
             raise
     _remove_existing(out)
     return os.open(out, flags, 0o600)
+
+
+def _current_umask() -> int:
+    """The process's umask, read from /proc (setting it to read it back would race with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def _create_fresh(out: bytes, mode: int) -> tuple[int, bool]:

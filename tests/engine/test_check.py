@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
+import blake3
 import pytest
 
 from sauvegarde.engine import check as check_module
 from sauvegarde.engine.check import ReadSubset, check_repository
 from sauvegarde.errors import UsageError
 from sauvegarde.repository import layout
+from sauvegarde.repository.blobs import BlobEntry
+from sauvegarde.repository.index import IndexFile
+from sauvegarde.repository.pack import HEADER_AAD, encode_header
 
 from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
 
@@ -147,3 +152,25 @@ def test_rotating_percentage_covers_everything() -> None:
 def test_invalid_subsets_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError):
         ReadSubset.parse(text)
+
+
+@pytest.mark.parametrize("window", [64, 4099])
+def test_bytes_between_blobs_do_not_misplace_the_next(monkeypatch: pytest.MonkeyPatch, window: int) -> None:
+    """A pack whose blobs are not back to back (not what we write, but valid) reads clean with any window."""
+    monkeypatch.setattr(check_module, "_WINDOW", window)
+    repo = memory_repository()
+    blobs = [b"first blob " * 40, b"second blob " * 40, b"third " * 10]
+    area, entries = b"", []
+    for n, plain in enumerate(blobs):
+        area += b"\x00" * (0 if n == 0 else 5000)  # a gap longer than the smaller window
+        sealed = repo.cipher.seal(plain)
+        entries.append(BlobEntry(0, repo.master.content_id(plain), len(area), len(sealed), 0))
+        area += sealed
+    header = repo.cipher.seal(encode_header(entries), aad=HEADER_AAD)
+    data = area + header + struct.pack("<I", len(header))
+    pid = blake3.blake3(data).digest()
+    repo.storage.save(layout.pack_name(pid), data)
+    repo.save_index_file(IndexFile(packs={pid: entries}))
+    report = check_repository(reopen(repo, load_index=False), ReadSubset())
+    assert report.errors == [], report.problems
+    assert report.packs_read == 1 and report.bytes_read == len(data)

@@ -284,7 +284,8 @@ class Checker:
             while i < len(header) and header[i].offset + header[i].length <= pos:
                 self._check_blob(pid, header[i], buf, buf_start)
                 i += 1
-            keep = max(buf_start, header[i].offset if i < len(header) else pos)  # the next blob starts here
+            # keep from where the next blob starts, or from here if it starts further on (bytes between blobs)
+            keep = max(buf_start, min(header[i].offset, pos) if i < len(header) else pos)
             buf, buf_start = buf[keep - buf_start :], keep
         if hasher.digest() != pid:
             # reported, but blobs that still authenticate stay usable: only those that fail are lost

@@ -212,6 +212,15 @@ class _Rows:
     def location(self, i: int) -> Location:
         return int(self.pack[i]), int(self.offset[i]), int(self.length[i]), int(self.raw[i]), int(self.btype[i])
 
+    def search(self, joined: bytes, id_bytes: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """For each of the 32-byte IDs concatenated in JOINED (the table not empty): the first row with its 8-byte
+        key, and whether that row holds its prefix (False also when a later row with the same key might: see
+        :meth:`find`)."""
+        arr = np.frombuffer(joined, np.uint8).reshape(len(joined) // 32, 32)
+        keys = np.ascontiguousarray(arr[:, :8]).view(">u8").ravel().astype(np.uint64)
+        pos = np.minimum(self.keys.searchsorted(keys), len(self.keys) - 1)
+        return pos, (self.keys[pos] == keys) & (self.rest[pos] == arr[:, 8:id_bytes]).all(axis=1)
+
     def find(self, blob_id: bytes, id_bytes: int) -> int:
         """Row of the first blob with BLOB_ID's prefix, or -1."""
         n = len(self.keys)
@@ -521,10 +530,7 @@ class MasterIndex:
             rows: list[int] = [-1] * len(ids)
             columns: list[list[int]] = [[], [], [], [], []]
             if len(t):
-                arr = np.frombuffer(b"".join(ids), np.uint8).reshape(len(ids), 32)
-                keys = np.ascontiguousarray(arr[:, :8]).view(">u8").ravel().astype(np.uint64)
-                pos = np.minimum(t.keys.searchsorted(keys), len(t) - 1)
-                ok = (t.keys[pos] == keys) & (t.rest[pos] == arr[:, 8 : self.id_bytes]).all(axis=1)
+                pos, ok = t.search(b"".join(ids), self.id_bytes)
                 rows = np.where(ok, pos, -1).tolist()
                 columns = [c[pos].tolist() for c in (t.pack, t.offset, t.length, t.raw, t.btype)]
             out: list[tuple[bytes, BlobEntry] | None] = []
@@ -567,10 +573,7 @@ class MasterIndex:
             if not len(t):
                 found: list[bool] = [False] * n
             else:
-                arr = np.frombuffer(joined, np.uint8).reshape(n, 32)
-                keys = np.ascontiguousarray(arr[:, :8]).view(">u8").ravel().astype(np.uint64)
-                pos = np.minimum(t.keys.searchsorted(keys), len(t) - 1)
-                found = ((t.keys[pos] == keys) & (t.rest[pos] == arr[:, 8 : self.id_bytes]).all(axis=1)).tolist()
+                found = t.search(joined, self.id_bytes)[1].tolist()
                 if all(found):
                     return [True] * len(ids)  # the common case (an unchanged re-backup): no loop over IDs
             out: list[bool] = []

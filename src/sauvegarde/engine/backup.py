@@ -32,6 +32,7 @@ from sauvegarde.engine.parent import (
     ParentTrees,
     Wire,
     content_ids,
+    entry_is_current,
     node_unchanged,
     reuse_entry,
     split_ids,
@@ -429,8 +430,8 @@ class Backup:
         for child, name, st in listed:
             if name in reusable:
                 w = parents[name]
-                if w.get("at", 0) == st.st_atime_ns and w.get("d", 0) == st.st_dev:
-                    d.unchanged += 1  # reuse_entry leaves it as it is
+                if entry_is_current(w, st):
+                    d.unchanged += 1
                 d.entries.append(reuse_entry(w, st))
                 reused += 1
                 reused_bytes += w.get("s", 0)

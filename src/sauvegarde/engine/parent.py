@@ -79,10 +79,20 @@ def node_unchanged(node: Node, w: Wire) -> bool:
     )
 
 
+def _refreshed(st: os.stat_result) -> tuple[tuple[str, int], ...]:
+    """The fields of a carried-over entry that come from the current stat (absent when zero)."""
+    return (("at", st.st_atime_ns), ("d", st.st_dev))
+
+
+def entry_is_current(w: Wire, st: os.stat_result) -> bool:
+    """Whether :func:`reuse_entry` would leave the entry as it is."""
+    return all(w.get(key, 0) == value for key, value in _refreshed(st))
+
+
 def reuse_entry(w: Wire, st: os.stat_result) -> Wire:
     """The parent entry, updated in place for the new tree with the current access time and device number (not
     copied: a directory of 18,000 unchanged files would hold both, 8 MiB more)."""
-    for key, value in (("at", st.st_atime_ns), ("d", st.st_dev)):
+    for key, value in _refreshed(st):
         if value:
             w[key] = value
         else:

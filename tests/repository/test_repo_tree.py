@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sauvegarde.errors import FormatError
-from sauvegarde.repository.tree import DIR, FILE, NODE_TYPES, SYMLINK, Node, Tree
+from sauvegarde.repository.tree import _FIELDS, DIR, FILE, NODE_TYPES, SYMLINK, Node, Tree
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None)
 
@@ -137,15 +140,17 @@ def test_find_and_by_name() -> None:
     ],
     ids=repr,
 )
-def test_malformed_tree_is_a_format_error(body: object) -> None:
+@pytest.mark.parametrize("read", [Tree.decode, Tree.links], ids=["decode", "links"])
+def test_malformed_tree_is_a_format_error(body: object, read: Callable[[bytes, str], object]) -> None:
     with pytest.raises(FormatError, match="tree 1234"):
-        Tree.decode(msgpack.packb(body), "tree 1234")
+        read(msgpack.packb(body), "tree 1234")
 
 
+@pytest.mark.parametrize("read", [Tree.decode, Tree.links], ids=["decode", "links"])
 @pytest.mark.parametrize("raw", [b"", b"\xc1", b"\x81", b"not msgpack at all \xff"])
-def test_garbage_tree_is_a_format_error(raw: bytes) -> None:
+def test_garbage_tree_is_a_format_error(raw: bytes, read: Callable[[bytes, str], object]) -> None:
     with pytest.raises(FormatError):
-        Tree.decode(raw)
+        read(raw, "tree")
 
 
 msgpack_values = st.recursive(
@@ -197,3 +202,23 @@ _DEFAULTS = {
     "target": b"",
     "sparse": False,
 }
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(n=st.lists(node_like | msgpack_values, max_size=3), version=st.sampled_from([1, 1, 2, None]))
+def test_links_accept_exactly_what_decode_accepts(n: list[object], version: int | None) -> None:
+    """check reads trees with links(), restore with decode(): a tree check passes must restore."""
+    raw = msgpack.packb({"v": version, "n": n})
+    try:
+        tree = Tree.decode(raw)
+    except FormatError:
+        with pytest.raises(FormatError):
+            Tree.links(raw)
+        return
+    assert Tree.links(raw) == [(node.type, b"".join(node.content), node.subtree) for node in tree.nodes]
+
+
+def test_wire_fields_follow_the_node_constructor() -> None:
+    """from_wire passes the stored fields positionally, in the order of _FIELDS."""
+    names = [f.name for f in dataclasses.fields(Node)]
+    assert names[2 : 2 + len(_FIELDS)] == list(_FIELDS)

@@ -23,7 +23,7 @@ from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry
-from sauvegarde.repository.tree import DIR, FILE
+from sauvegarde.repository.tree import DIR, FILE, Link
 
 Severity = Literal["error", "warning"]
 MAX_PATHS_PER_SNAPSHOT = 100
@@ -376,25 +376,36 @@ class Checker:
         if known is not None:
             return known
         self._used.add(tree_id)
-        tree = self._load_tree(tree_id)
-        if tree is None:
+        links = self._load_links(tree_id)
+        if links is None:
             self._tree_ok[tree_id] = False
             self._report_lost(tree_id, "tree")
             return False
         ok = True
-        for node in tree.nodes:
-            if node.type == FILE:
-                for blob_id in node.content:
-                    if blob_id not in self._used:
-                        self._used.add(blob_id)
-                        if self.lost(blob_id):
+        used, lost = self._used, self.lost
+        for typ, content, subtree in links:
+            if typ == FILE:
+                for i in range(0, len(content), 32):
+                    blob_id = content[i : i + 32]
+                    if blob_id not in used:
+                        used.add(blob_id)
+                        if lost(blob_id):
                             self._report_lost(blob_id, "data")
-                    if self.lost(blob_id):
+                    if lost(blob_id):
                         ok = False
-            elif node.type == DIR and node.subtree is not None and not self._check_tree(node.subtree):
+            elif typ == DIR and subtree is not None and not self._check_tree(subtree):
                 ok = False
         self._tree_ok[tree_id] = ok
         return ok
+
+    def _load_links(self, tree_id: bytes) -> list[Link] | None:
+        """What a tree refers to (checked as strictly as restore decodes it), or None if it cannot be read."""
+        if self.lost(tree_id):
+            return None
+        try:
+            return Tree.links(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}")
+        except SauvegardeError:
+            return None
 
     def _report_lost(self, blob_id: bytes, what: str) -> None:
         packs = self.locations.get(blob_id)

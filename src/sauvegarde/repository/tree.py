@@ -7,8 +7,9 @@ data blobs; a directory node names its subtree blob.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -37,8 +38,10 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "kind": ("k", ""),
 }
 
-# key on storage -> (field name, exact type)
-_BY_KEY: dict[str, tuple[str, type]] = {key: (attr, type(default)) for attr, (key, default) in _FIELDS.items()}
+# the stored fields in the order of Node's constructor after name and type, their defaults and exact types
+_KEYS = tuple(key for key, _default in _FIELDS.values())
+_DEFAULTS = tuple(default for _key, default in _FIELDS.values())
+_TYPES = tuple(type(default) for default in _DEFAULTS)
 
 
 @dataclass(slots=True)
@@ -112,35 +115,50 @@ class Node:
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> Node:
-        # Runs once per entry of every parent directory a backup compares against: one pass over the keys present.
-        kw: dict[str, Any] = {}
-        content = subtree = xattrs = None
-        for key, value in d.items():
-            spec = _BY_KEY.get(key)
-            if spec is not None:
-                attr, typ = spec
-                if type(value) is not typ:
-                    raise TypeError(f"field {key!r} is a {type(value).__name__}")
-                kw[attr] = value
-            elif key == "c":
-                content = value
-            elif key == "st":
-                subtree = value
-            elif key == "x":
-                xattrs = value
-        node = cls(name=_bin(d["n"]), type=str(d["t"]), **kw)
-        if node.type not in NODE_TYPES:
-            raise ValueError(f"unknown node type {node.type!r}")
-        if content:
-            content = _bin(content)
-            if len(content) % 32:
-                raise ValueError("content list is not a whole number of IDs")
-            node.content = [content[i : i + 32] for i in range(0, len(content), 32)]
-        if subtree is not None:
-            node.subtree = _bin(subtree)
-        if xattrs is not None:
-            node.xattrs = {_bin(k): _bin(v) for k, v in xattrs.items()}
-        return node
+        # Runs once per entry of every tree read: positional arguments (keywords cost twice as much).
+        name, typ, values, content, subtree, xattrs = _checked(d)
+        return cls(  # type: ignore[call-arg]  # values: exactly the fields of _FIELDS, in order
+            name,
+            typ,
+            *values,
+            [content[i : i + 32] for i in range(0, len(content), 32)] if content else [],
+            subtree,
+            dict(xattrs) if xattrs else {},
+        )
+
+
+Checked = tuple[bytes, str, tuple[Any, ...], bytes, bytes | None, dict[Any, Any] | None]
+
+
+def _checked(d: dict[str, Any]) -> Checked:
+    """A node's wire map checked: name, type, the other fields in constructor order, content (concatenated IDs),
+    subtree and raw xattrs. Every reader of trees goes through this, so what one accepts all accept."""
+    values = tuple(map(d.get, _KEYS, _DEFAULTS))
+    if tuple(map(type, values)) != _TYPES:
+        for key, value, typ in zip(_KEYS, values, _TYPES, strict=True):
+            if type(value) is not typ:
+                raise TypeError(f"field {key!r} is a {type(value).__name__}")
+    typ = d["t"]
+    if typ not in NODE_TYPES:
+        raise ValueError(f"unknown node type {typ!r}")
+    content = d.get("c")
+    if content:
+        content = _bin(content)
+        if len(content) % 32:
+            raise ValueError("content list is not a whole number of IDs")
+    else:
+        content = b""
+    subtree = d.get("st")
+    if subtree is not None:
+        subtree = _bin(subtree)
+    xattrs = d.get("x")
+    if xattrs is not None:
+        if not isinstance(xattrs, dict):
+            raise TypeError(f"xattrs are a {type(xattrs).__name__}")
+        for k, v in xattrs.items():
+            _bin(k)
+            _bin(v)
+    return _bin(d["n"]), typ, values, content, subtree, xattrs
 
 
 def _bin(value: Any) -> bytes:
@@ -167,30 +185,13 @@ class Tree:
 
     @classmethod
     def decode(cls, data: bytes, what: str = "tree") -> Tree:
-        """Decode entry by entry: the wire maps of a large directory are never all held at once beside their
-        nodes (18,000 entries: 19 MiB of maps for 3.4 MiB of nodes)."""
-        try:
-            up = msgpack.Unpacker(max_buffer_size=max(1, len(data)))
-            up.feed(data)
-            version: object = None
-            nodes: list[Node] | None = None
-            for _ in range(up.read_map_header()):
-                key = up.unpack()
-                if key == "n":
-                    nodes = [Node.from_wire(up.unpack()) for _ in range(up.read_array_header())]
-                elif key == "v":
-                    version = up.unpack()
-                else:
-                    up.skip()
-            if up.tell() != len(data):
-                raise ValueError("extra data after the tree")
-            if version != 1:
-                raise ValueError(f"unknown tree version {version}")
-            if nodes is None:
-                raise KeyError("n")
-            return cls(nodes)
-        except (ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException) as exc:
-            raise FormatError(f"{what}: malformed tree ({exc})") from None
+        return cls(_decode_entries(data, what, Node.from_wire))
+
+    @staticmethod
+    def links(data: bytes, what: str = "tree") -> list[Link]:
+        """What a tree refers to, per node: type, content IDs (concatenated) and subtree. The tree is checked
+        exactly as :meth:`decode` checks it, without building nodes (check reads every tree of a repository)."""
+        return _decode_entries(data, what, _link)
 
     def find(self, name: bytes) -> Node | None:
         for n in self.nodes:
@@ -200,3 +201,39 @@ class Tree:
 
     def by_name(self) -> dict[bytes, Node]:
         return {n.name: n for n in self.nodes}
+
+
+Link = tuple[str, bytes, bytes | None]
+_T = TypeVar("_T")
+
+
+def _link(d: dict[str, Any]) -> Link:
+    _name, typ, _values, content, subtree, _xattrs = _checked(d)
+    return typ, content, subtree
+
+
+def _decode_entries(data: bytes, what: str, convert: Callable[[dict[str, Any]], _T]) -> list[_T]:
+    """The entries of a tree blob, converted one by one: the wire maps of a large directory are never all held at
+    once beside what they become (18,000 entries: 19 MiB of maps for 3.4 MiB of nodes)."""
+    try:
+        up = msgpack.Unpacker(max_buffer_size=max(1, len(data)))
+        up.feed(data)
+        version: object = None
+        entries: list[_T] | None = None
+        for _ in range(up.read_map_header()):
+            key = up.unpack()
+            if key == "n":
+                entries = [convert(up.unpack()) for _ in range(up.read_array_header())]
+            elif key == "v":
+                version = up.unpack()
+            else:
+                up.skip()
+        if up.tell() != len(data):
+            raise ValueError("extra data after the tree")
+        if version != 1:
+            raise ValueError(f"unknown tree version {version}")
+        if entries is None:
+            raise KeyError("n")
+        return entries
+    except (ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException) as exc:
+        raise FormatError(f"{what}: malformed tree ({exc})") from None

@@ -31,12 +31,14 @@ def kinds(report) -> set[str]:  # type: ignore[no-untyped-def]
     return {p.kind for p in report.problems}
 
 
+@pytest.mark.parametrize("kept", [0, 16 << 20])  # trees walked from what the pack reads kept, or read again
 @pytest.mark.parametrize("window", [1, 4099, 1 << 22])
 def test_healthy_repository_has_no_problems(  # type: ignore[no-untyped-def]
-    repo_and_tree, monkeypatch: pytest.MonkeyPatch, window: int
+    repo_and_tree, monkeypatch: pytest.MonkeyPatch, window: int, kept: int
 ) -> None:
     repo, _, _ = repo_and_tree
     monkeypatch.setattr(check_module, "_WINDOW", window)
+    monkeypatch.setattr(check_module, "_REFS_KEPT_BYTES", kept)
     report = check_repository(reopen(repo, load_index=False), ReadSubset())
     assert report.problems == []
     assert report.snapshots == 1
@@ -174,3 +176,27 @@ def test_bytes_between_blobs_do_not_misplace_the_next(monkeypatch: pytest.Monkey
     report = check_repository(reopen(repo, load_index=False), ReadSubset())
     assert report.errors == [], report.problems
     assert report.packs_read == 1 and report.bytes_read == len(data)
+
+
+def test_trees_read_with_the_packs_are_still_checked_against_the_index(  # type: ignore[no-untyped-def]
+    repo_and_tree, tmp_path: Path
+) -> None:
+    """--read-data keeps what the trees it reads refer to, for the walk after; a tree read from a pack whose header
+    disagrees with the index is still unreadable for restore, and the walk must say so."""
+    repo, _, _ = repo_and_tree
+    make_files(tmp_path / "more", seed=2, count=4)
+    backup(reopen(repo), tmp_path / "more")
+    r = reopen(repo)
+    tree_packs = sorted({layout.pack_name(pid) for pid, entry in r.index.entries() if entry.type == 1})
+    assert len(tree_packs) == 2
+    healthy = check_repository(reopen(repo, load_index=False), ReadSubset())
+    assert healthy.problems == [] and healthy.trees > 2
+    objects = memory_objects(repo)
+    a, b = tree_packs
+    objects[a], objects[b] = (
+        objects[b],
+        objects[a],
+    )  # each tree pack still reads and authenticates, under the wrong name
+    report = check_repository(reopen(repo, load_index=False), ReadSubset())
+    assert {"header_mismatch", "snapshot_incomplete"} <= kinds(report)
+    assert sum(p.kind == "snapshot_incomplete" for p in report.problems) == 2

@@ -22,7 +22,7 @@ from sauvegarde.engine.events import Counters
 from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
-from sauvegarde.repository.blobs import BlobEntry
+from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.tree import DIR, FILE, Link
 
 Severity = Literal["error", "warning"]
@@ -31,6 +31,12 @@ MAX_PATHS_PER_SNAPSHOT = 100
 # a whole pack (16 MiB); remote storage gets larger reads, as requests cost there
 _WINDOW = 4 << 20
 _WINDOW_REMOTE = 8 << 20
+# what the trees read with --read-data refer to, kept for the tree walk that follows (so it does not read,
+# authenticate and decode each tree a second time), up to this many bytes of blob IDs; beyond, the walk reads them
+_REFS_KEPT_BYTES = 16 << 20
+
+# a tree's references: the content IDs of all its files (concatenated), and its subtrees
+Refs = tuple[bytes, tuple[bytes, ...]]
 
 
 @dataclass
@@ -150,6 +156,8 @@ class Checker:
         self.bad_packs: set[bytes] = set()
         self._damaged_reported: set[bytes] = set()
         self._tree_ok: dict[bytes, bool] = {}
+        self._refs: dict[bytes, Refs] = {}  # of trees read with the packs, until the walk takes them
+        self._refs_bytes = 0
         self._used: set[bytes] = set()
 
     def add(self, problem: Problem) -> None:
@@ -298,12 +306,22 @@ class Checker:
     def _check_blob(self, pid: bytes, e: BlobEntry, buf: bytes, buf_start: int) -> None:
         start = e.offset - buf_start
         try:
-            self.repo.decode_blob(e, memoryview(buf)[start : start + e.length])
+            plain = self.repo.decode_blob(e, memoryview(buf)[start : start + e.length])
         except SauvegardeError as exc:
             self._mark_bad(pid, e.id)
             with self._lock:
                 self._damaged_reported.add(e.id)
             self.add(Problem("error", "blob_damaged", f"blob {e.id.hex()}", f"in pack {pid.hex()}: {exc}"))
+            return
+        if e.type == BlobType.TREE and self._refs_bytes < _REFS_KEPT_BYTES:
+            try:
+                refs = _refs(Tree.links(plain, f"tree {e.id.hex()}"))
+            except SauvegardeError:
+                return  # the walk reads it again and reports it
+            with self._lock:
+                if e.id not in self._refs:
+                    self._refs[e.id] = refs
+                    self._refs_bytes += len(refs[0]) + 32 * len(refs[1]) + 100
 
     def _pack_damaged(self, pid: bytes, message: str) -> None:
         with self._lock:
@@ -376,34 +394,36 @@ class Checker:
         if known is not None:
             return known
         self._used.add(tree_id)
-        links = self._load_links(tree_id)
-        if links is None:
+        refs = self._refs.pop(tree_id, None)
+        if refs is None or self.lost(tree_id):  # read from a pack whose header disagrees with the index, say
+            refs = self._load_refs(tree_id)
+        if refs is None:
             self._tree_ok[tree_id] = False
             self._report_lost(tree_id, "tree")
             return False
         ok = True
         used, lost = self._used, self.lost
-        for typ, content, subtree in links:
-            if typ == FILE:
-                for i in range(0, len(content), 32):
-                    blob_id = content[i : i + 32]
-                    if blob_id not in used:
-                        used.add(blob_id)
-                        if lost(blob_id):
-                            self._report_lost(blob_id, "data")
-                    if lost(blob_id):
-                        ok = False
-            elif typ == DIR and subtree is not None and not self._check_tree(subtree):
+        content, subtrees = refs
+        for i in range(0, len(content), 32):
+            blob_id = content[i : i + 32]
+            if blob_id not in used:
+                used.add(blob_id)
+                if lost(blob_id):
+                    self._report_lost(blob_id, "data")
+            if lost(blob_id):
+                ok = False
+        for subtree in subtrees:
+            if not self._check_tree(subtree):
                 ok = False
         self._tree_ok[tree_id] = ok
         return ok
 
-    def _load_links(self, tree_id: bytes) -> list[Link] | None:
+    def _load_refs(self, tree_id: bytes) -> Refs | None:
         """What a tree refers to (checked as strictly as restore decodes it), or None if it cannot be read."""
         if self.lost(tree_id):
             return None
         try:
-            return Tree.links(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}")
+            return _refs(Tree.links(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}"))
         except SauvegardeError:
             return None
 
@@ -438,6 +458,11 @@ class Checker:
                 self._collect(node.subtree, path, hits)
             if len(hits) >= MAX_PATHS_PER_SNAPSHOT:
                 return
+
+
+def _refs(links: list[Link]) -> Refs:
+    content = b"".join(c for typ, c, _s in links if typ == FILE)
+    return content, tuple(s for typ, _c, s in links if typ == DIR and s is not None)
 
 
 def check_repository(repo: Repository, read: ReadSubset | None = None, counters: Counters | None = None) -> CheckReport:

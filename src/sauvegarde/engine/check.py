@@ -273,10 +273,11 @@ class Checker:
             self.counters.add(files=1, nbytes=size)
             return
         self._compare(pid, header)
-        buf, buf_start, pos, i = b"", 0, 0, 0  # buf: the pack's bytes from buf_start to pos
+        pos, i = 0, 0
         while pos < size:
+            end = min(size, _read_end(header, i, pos, window))
             try:
-                piece = self.repo.load_pack_range(pid, pos, min(window, size - pos))
+                piece = self.repo.load_pack_range(pid, pos, end - pos)
             except SauvegardeError as exc:
                 self._pack_damaged(pid, str(exc))
                 self.counters.add(files=1, nbytes=size - pos)
@@ -286,15 +287,15 @@ class Checker:
                 self.counters.add(files=1, nbytes=size - pos)
                 return
             hasher.update(piece)
-            buf = buf + piece if buf else piece
-            pos += len(piece)
             self.counters.add(nbytes=len(piece))
+            view, start, pos = memoryview(piece), pos, pos + len(piece)
             while i < len(header) and header[i].offset + header[i].length <= pos:
-                self._check_blob(pid, header[i], buf, buf_start)
+                e = header[i]
+                if e.offset >= start:
+                    self._check_blob(pid, e, view[e.offset - start : e.offset - start + e.length])
+                else:  # blobs that overlap (not what we write): read again on its own
+                    self._check_blob(pid, e, None)
                 i += 1
-            # keep from where the next blob starts, or from here if it starts further on (bytes between blobs)
-            keep = max(buf_start, min(header[i].offset, pos) if i < len(header) else pos)
-            buf, buf_start = buf[keep - buf_start :], keep
         if hasher.digest() != pid:
             # reported, but blobs that still authenticate stay usable: only those that fail are lost
             self.add(Problem("error", "pack_damaged", name, "content does not match its name"))
@@ -303,10 +304,11 @@ class Checker:
             self.report.bytes_read += size
         self.counters.add(files=1)
 
-    def _check_blob(self, pid: bytes, e: BlobEntry, buf: bytes, buf_start: int) -> None:
-        start = e.offset - buf_start
+    def _check_blob(self, pid: bytes, e: BlobEntry, sealed: memoryview | None) -> None:
         try:
-            plain = self.repo.decode_blob(e, memoryview(buf)[start : start + e.length])
+            if sealed is None:
+                sealed = memoryview(self.repo.load_pack_range(pid, e.offset, e.length))
+            plain = self.repo.decode_blob(e, sealed)
         except SauvegardeError as exc:
             self._mark_bad(pid, e.id)
             with self._lock:
@@ -458,6 +460,20 @@ class Checker:
                 self._collect(node.subtree, path, hits)
             if len(hits) >= MAX_PATHS_PER_SNAPSHOT:
                 return
+
+
+def _read_end(header: list[BlobEntry], i: int, pos: int, window: int) -> int:
+    """Where the next read of a pack from ``pos`` ends: after the last whole blob that fits in the window (so no
+    blob is split between reads and none is copied), or after blob ``i`` if it alone is larger; a window of the
+    bytes before blob ``i`` if it starts further on (or past the last blob). ``header`` is sorted by offset."""
+    limit = pos + window
+    if i >= len(header) or header[i].offset >= limit:
+        return limit
+    j = i
+    while j < len(header) and header[j].offset + header[j].length <= limit:
+        j += 1
+    last = header[max(i, j - 1)]
+    return max(last.offset + last.length, pos + 1)
 
 
 def _refs(links: list[Link]) -> Refs:

@@ -77,3 +77,20 @@ def test_key_is_derived_before_numpy_is_imported(tmp_path: Path) -> None:
         """
     )
     assert out == "[False] True 0"
+
+
+def test_the_cli_keeps_openblas_from_starting_threads() -> None:
+    """NumPy's OpenBLAS starts a spinning thread per extra core unless told otherwise before NumPy is imported; the
+    CLI tells it (unless the user did)."""
+    code = """
+        import os, sys
+        from sauvegarde.cli.main import main
+        sys.argv = ["sauvegarde", "--help"]
+        try:
+            main()
+        except SystemExit:
+            pass
+        import numpy
+        print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+        """
+    assert run_python(code).splitlines()[-1] == "1 1"

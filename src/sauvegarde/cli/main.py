@@ -133,6 +133,9 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def main() -> None:
     pin_mmap_threshold()
+    # NumPy (the index) does no linear algebra here, yet its OpenBLAS would start a thread per core that spins for
+    # a while after the import: 3% of a check's CPU. Before NumPy is imported (lazily, see sauvegarde.util.lazy).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # The objects made by imports live as long as the process: keep the cyclic GC from scanning them again and
     # again, and let it run less often (a backup allocates millions of short-lived, acyclic objects; collections
     # cost about 4% of a first backup's CPU).

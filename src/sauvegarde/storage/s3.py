@@ -164,7 +164,8 @@ class S3Storage(ObjectLockOps):
 
     def save(self, name: str, data: Buffer) -> None:
         key = self.key(name)
-        body = bytes(data)
+        # bytes and bytearray go as they are: a pack (bytearray) copied here was held twice per upload in flight
+        body = data if isinstance(data, bytes | bytearray) else bytes(data)
         extra = self.save_arguments(name)
         try:
             if len(body) > self.multipart_threshold:
@@ -175,7 +176,7 @@ class S3Storage(ObjectLockOps):
             raise self.error(exc, name, "write") from None
         self.note_saved(name)
 
-    def _save_single(self, name: str, key: str, body: bytes, extra: dict[str, Any]) -> None:
+    def _save_single(self, name: str, key: str, body: bytes | bytearray, extra: dict[str, Any]) -> None:
         if self._conditional:
             try:
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
@@ -204,7 +205,7 @@ class S3Storage(ObjectLockOps):
             "write",
         )
 
-    def _save_multipart(self, key: str, body: bytes, extra: dict[str, Any]) -> None:
+    def _save_multipart(self, key: str, body: bytes | bytearray, extra: dict[str, Any]) -> None:
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)
         upload_id = upload["UploadId"]
         try:

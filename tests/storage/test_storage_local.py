@@ -5,11 +5,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 
-from sauvegarde.errors import ObjectExists, StorageError, UsageError
+from sauvegarde.errors import ObjectExists, ObjectNotFound, StorageError, UsageError
 from sauvegarde.storage import open_storage
 from sauvegarde.storage.local import LocalStorage
 from sauvegarde.storage.memory import MemoryStorage
@@ -184,3 +185,51 @@ def test_registry_memory_names_share_objects() -> None:
 def test_registry_rejects_empty_and_unknown_url_schemes(location: str) -> None:
     with pytest.raises(UsageError):
         open_storage(location)
+
+
+# ---- local: reads of packs through files kept open --------------------------------------------------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_load_unchanging_reads_ranges_like_load(local: LocalStorage) -> None:
+    data = bytes(range(256)) * 40
+    local.save("data/ab/ab01", data)
+    for offset, length in [(0, 0), (0, len(data)), (1000, 24), (len(data) - 1, 1)]:
+        assert local.load_unchanging("data/ab/ab01", offset, length) == local.load("data/ab/ab01", offset, length)
+    with pytest.raises(StorageError, match="past end"):
+        local.load_unchanging("data/ab/ab01", len(data) - 4, 8)
+
+
+def test_load_unchanging_refuses_what_load_refuses(local: LocalStorage) -> None:
+    local.save("data/ab/ab01", b"x" * 10)
+    with pytest.raises(ObjectNotFound):
+        local.load_unchanging("data/ab/missing", 0, 1)
+    with pytest.raises(ObjectNotFound):
+        local.load_unchanging("data/ab", 0, 1)  # a directory opens, but is no object
+    with pytest.raises(StorageError):
+        local.load_unchanging("../escape", 0, 1)
+
+
+def test_load_unchanging_keeps_a_few_files_open_per_thread_until_closed(local: LocalStorage) -> None:
+    names = [f"data/0{i}/pack{i}" for i in range(12)]
+    for i, name in enumerate(names):
+        local.save(name, bytes([i]) * 100)
+    before = _open_fds()
+    for i, name in enumerate(names):
+        assert local.load_unchanging(name, 10, 5) == bytes([i]) * 5
+    assert _open_fds() - before == 8  # the last eight read
+    local.save("data/00/extra", b"e" * 10)
+    os.unlink(os.path.join(local.root, names[-1]))
+    assert local.load_unchanging(names[-1], 0, 3) == bytes([11]) * 3  # still open: a pack's name fixes its bytes
+
+    seen: list[bytes] = []
+    other = threading.Thread(target=lambda: seen.append(local.load_unchanging(names[5], 0, 2)))
+    other.start()
+    other.join()
+    assert seen == [bytes([5]) * 2]
+    assert _open_fds() - before == 9  # the other thread's file is its own
+    local.close()
+    assert _open_fds() == before

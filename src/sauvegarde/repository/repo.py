@@ -515,8 +515,10 @@ class Repository:
     def load_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
         """Raw bytes of a pack (for reading several blobs at once); damaged or missing packs raise IntegrityError."""
         name = layout.pack_name(pack_id)
+        # packs are named by their hash: local storage keeps them open between reads
+        load = getattr(self.storage, "load_unchanging", None) or self.storage.load
         try:
-            return self.storage.load(name, offset, length)
+            return load(name, offset, length)
         except ObjectNotFound:
             raise IntegrityError(f"pack {pack_id.hex()} is missing") from None
         except StorageError as exc:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+
+import pytest
 
 from sauvegarde.engine.backup import Backup, BackupOptions
 from sauvegarde.engine.parent import reuse_entry, stat_unchanged
@@ -109,7 +112,7 @@ def tree_saves(repo: Repository) -> list[bytes]:
             saved.append(out[0])
         return out
 
-    repo.save_blob = spy  # type: ignore[method-assign]
+    repo.save_blob = spy  # type: ignore[method-assign,assignment]
     return saved
 
 
@@ -139,3 +142,33 @@ def test_unchanged_directories_reuse_their_parent_tree(tmp_path: Path) -> None:
     assert moved.subtree in saved and moved.subtree != leaves[0]
     assert node_of(third_repo, third, target).atime_ns == st.st_atime_ns + 10**9
     assert node_of(third_repo, third, data / "a" / "y" / "sub").subtree == leaves[1]
+
+
+def test_a_backup_leaves_access_times_as_it_found_them(tmp_path: Path) -> None:
+    """Directories are listed and files read without moving their access time; a symlink's target cannot be read
+    without moving it, so symlinks (like directories) are stored without one, and the next backup of an unchanged
+    tree stores the same trees."""
+    data = tmp_path / "d"
+    for leaf in ("a/x", "b"):
+        make_files(data / leaf, seed=len(leaf), count=2)
+    os.symlink("x", data / "a" / "link")
+    entries = sorted([data, *data.rglob("*")])
+    now = time.time_ns()
+    old_atime, old_mtime = now - 3 * 86400 * 10**9, now - 4 * 86400 * 10**9  # relatime updates such an atime
+
+    def age() -> None:
+        for p in entries:
+            os.utime(p, ns=(old_atime, old_mtime), follow_symlinks=False)
+
+    age()
+    os.listdir(data / "b")
+    if os.stat(data / "b").st_atime_ns == old_atime:
+        pytest.skip("this file system does not record access times when a directory is read")
+    age()
+    repo = memory_repository()
+    first, _ = run(repo, data)
+    unmoved = [p for p in entries if not p.is_symlink()]
+    assert [os.lstat(p).st_atime_ns for p in unmoved] == [old_atime] * len(unmoved)
+    assert node_of(repo, first, data / "a" / "link").atime_ns == 0
+    second, _ = run(reopen(repo), data)
+    assert second.tree == first.tree

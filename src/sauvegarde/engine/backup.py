@@ -46,6 +46,7 @@ from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in a file's place must not block
 _MAX_IN_FLIGHT = 16  # batches and large files queued for the file workers: the walk need not run further ahead
 _BATCH_FILES = 128
 _STAT_BATCH = 1024  # entries of a directory stat'ed at a time: a huge directory's stat results are not all held
@@ -390,8 +391,7 @@ class Backup:
         with self._summary_lock:
             self.summary.dirs += 1
         try:
-            with os.scandir(path) as it:
-                names = sorted(e.name for e in it)
+            names = _list_dir(path)
         except OSError as exc:
             self._error(path, exc)
             names = []
@@ -678,14 +678,24 @@ def _snapshot_time(when: datetime | None, started_at: datetime) -> str:
     return format_time(ns, when)
 
 
-def _open_noatime(path: bytes) -> int:
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in its place must not block
+def _open_noatime(path: bytes, flags: int = _READ_FLAGS) -> int:
     if _O_NOATIME:
         try:
             return os.open(path, flags | _O_NOATIME)
         except PermissionError:
-            pass
+            pass  # not our file: the kernel only lets its owner (or root) leave the access time alone
     return os.open(path, flags)
+
+
+def _list_dir(path: bytes) -> list[bytes]:
+    """A directory's entry names, sorted, read without moving its access time where we may, as files are read: a
+    backup leaves the source as it found it (programs that clean up by access time see no use). Not following a
+    symlink put in the directory's place since it was stat'ed."""
+    fd = _open_noatime(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        return sorted(os.fsencode(name) for name in os.listdir(fd))
+    finally:
+        os.close(fd)
 
 
 def _stdin_parts(filename: str) -> list[bytes]:

@@ -85,8 +85,11 @@ def node_from_stat(name: bytes, path: bytes, st: os.stat_result) -> Node:
     elif ntype in (CHARDEV, BLOCKDEV):
         node.rdev = st.st_rdev
     if ntype == DIR:
-        # Reading a directory updates its atime; storing it would make every tree differ between two backups.
         node.nlink = 1
+    if ntype in (DIR, SYMLINK):
+        # Reading a symlink's target moves its access time (no O_NOATIME for readlink), and so did listing a
+        # directory before backups opened them with O_NOATIME: stored, it would make the next backup find them all
+        # changed and store again every tree above them. Restore gives them their modification time.
         node.atime_ns = 0
     node.xattrs = read_xattrs(path)
     return node

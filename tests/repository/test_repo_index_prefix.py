@@ -175,7 +175,9 @@ def test_prefix_index_agrees_with_a_dict(
             assert mi.lookup(blob_id) in locations
         assert mi.known(list(model)) == [True] * len(model)
         everything = list(model) + list(probes)  # found, shared prefixes, absent: the same as one by one
-        assert mi.lookup_many(everything) == [mi.lookup(i) for i in everything]
+        many = mi.lookup_many(everything)
+        assert many == [mi.lookup(i) for i in everything]
+        assert all(hit is None or type(hit[1]) is BlobEntry for hit in many)  # == compares tuples only
         present = {i[:ID_PREFIX] for i in model}
         for p in probes:
             if p not in model and p[:ID_PREFIX] not in present:

@@ -534,10 +534,13 @@ class MasterIndex:
                 rows = np.where(ok, pos, -1).tolist()
                 columns = [c[pos].tolist() for c in (t.pack, t.offset, t.length, t.raw, t.btype)]
             out: list[tuple[bytes, BlobEntry] | None] = []
+            pending, exact = self._pending, self._exact
+            pack_ids: dict[int, bytes] = {}  # a directory's blobs are mostly in a few packs
+            new_entry = tuple.__new__  # BlobEntry(...) goes through a generated __new__: twice the cost
             for j, blob_id in enumerate(ids):
-                hit = self._pending.get(blob_id)
-                if hit is None and self._exact:
-                    hit = self._exact.get(blob_id)
+                hit = pending.get(blob_id)
+                if hit is None and exact:
+                    hit = exact.get(blob_id)
                 if hit is None:
                     if rows[j] >= 0:
                         hit = (columns[0][j], columns[1][j], columns[2][j], columns[3][j], columns[4][j])
@@ -546,9 +549,12 @@ class MasterIndex:
                         hit = t.location(i) if i >= 0 else None
                 if hit is None:
                     out.append(None)
-                else:
-                    p, off, ln, raw, bt = hit
-                    out.append((self._packs.id(p), BlobEntry(bt, blob_id, off, ln, raw)))
+                    continue
+                p, off, ln, raw, bt = hit
+                pack_id = pack_ids.get(p)
+                if pack_id is None:
+                    pack_id = pack_ids[p] = self._packs.id(p)
+                out.append((pack_id, new_entry(BlobEntry, (bt, blob_id, off, ln, raw))))
             return out
 
     def _has(self, blob_id: bytes) -> bool:

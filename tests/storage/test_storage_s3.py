@@ -82,13 +82,13 @@ def test_saves_are_retained_except_locks(locked: S3Storage) -> None:
         locked.load("locks/l")
 
 
-@pytest.mark.parametrize("wrap", [bytes, bytearray], ids=lambda w: w.__name__)  # packs come as bytearrays
-def test_multipart_upload_is_write_once_and_retained(locked: S3Storage, wrap: type) -> None:
+def test_multipart_upload_is_write_once_and_retained(locked: S3Storage) -> None:
     locked.multipart_threshold = 6 * 1024 * 1024
     locked.part_size = 5 * 1024 * 1024
     data = bytes(range(256)) * (13 * 4096)  # 13 MiB: three parts
-    locked.save("data/cd/big", wrap(data))
-    assert locked.load("data/cd/big") == data
+    locked.save("data/cd/big", data)
+    locked.save("data/cd/big2", bytearray(data))  # packs come as bytearrays, uploaded without a copy
+    assert locked.load("data/cd/big2") == data
     assert locked.load("data/cd/big", 7 * 1024 * 1024, 100) == data[7 * 1024 * 1024 : 7 * 1024 * 1024 + 100]
     assert locked.retain_until("data/cd/big") is not None
     with pytest.raises(Exception, match="already exists"):

@@ -103,3 +103,23 @@ def test_default_acl_on_the_target_does_not_change_modes(tmp_path: Path) -> None
     subprocess.run(["setfacl", "-d", "-m", "u::rwx,g::---,o::---", str(target)], check=True)
     run_restore(repo, snap, target)
     assert restored(target / str(tmp_path / "src").lstrip("/")) == want
+
+
+def test_symlinks_and_fifos_replace_what_is_in_their_way(tmp_path: Path) -> None:
+    """Special files are created first and what is in the way removed only when creating fails."""
+    src = tmp_path / "src"
+    src.mkdir()
+    os.symlink("target-a", src / "link")
+    os.mkfifo(src / "fifo")
+    repo = memory_repository()
+    snap = backup(repo, src)
+    target = tmp_path / "t"
+    out = target / str(src).lstrip("/")
+    (out / "link" / "deep").mkdir(parents=True)  # a directory with content where the symlink goes
+    (out / "link" / "deep" / "f").write_bytes(b"x")
+    (out / "fifo").write_bytes(b"a file where the FIFO goes")
+    run_restore(repo, snap, target)
+    assert os.readlink(out / "link") == "target-a"
+    assert stat.S_ISFIFO(os.lstat(out / "fifo").st_mode)
+    run_restore(repo, snap, target)  # and over themselves
+    assert os.readlink(out / "link") == "target-a"

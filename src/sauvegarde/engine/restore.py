@@ -216,18 +216,15 @@ class Restore:
                 self._links[(node.dev, node.inode)] = out
             self._plan_file(out, node, hits)
             return
+        if node.type == SOCKET:
+            self._warn(path, "sockets are not restored")
+            return
         try:
-            _remove_existing(out)
-            if node.type == SYMLINK:
-                os.symlink(node.target, out)
-            elif node.type == FIFO:
-                os.mkfifo(out, 0o600)
-            elif node.type in (CHARDEV, BLOCKDEV):
-                kind = stat.S_IFCHR if node.type == CHARDEV else stat.S_IFBLK
-                os.mknod(out, 0o600 | kind, node.rdev)
-            elif node.type == SOCKET:
-                self._warn(path, "sockets are not restored")
-                return
+            try:
+                _make_special(out, node)
+            except FileExistsError:  # something in the way (rare: looked for only then, not before each entry)
+                _remove_existing(out)
+                _make_special(out, node)
         except OSError as exc:
             self._error(path, exc.strerror or str(exc))
             return
@@ -579,6 +576,17 @@ def _has_xattr(path: bytes, name: bytes) -> bool:
             return False
         raise
     return True
+
+
+def _make_special(out: bytes, node: Node) -> None:
+    """A symlink, FIFO or device node at ``out`` (raises FileExistsError if something is there)."""
+    if node.type == SYMLINK:
+        os.symlink(node.target, out)
+    elif node.type == FIFO:
+        os.mkfifo(out, 0o600)
+    elif node.type in (CHARDEV, BLOCKDEV):
+        kind = stat.S_IFCHR if node.type == CHARDEV else stat.S_IFBLK
+        os.mknod(out, 0o600 | kind, node.rdev)
 
 
 def _remove_existing(out: bytes) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import blake3
 
@@ -26,6 +26,7 @@ from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.tree import DIR, FILE, Link
 
 Severity = Literal["error", "warning"]
+_T = TypeVar("_T")
 MAX_PATHS_PER_SNAPSHOT = 100
 # bytes of a pack read at a time with --read-data: a checking thread holds about this plus one blob, rather than
 # a whole pack (16 MiB); remote storage gets larger reads, as requests cost there
@@ -383,12 +384,7 @@ class Checker:
         self.report.trees = len(self._tree_ok)
 
     def _load_tree(self, tree_id: bytes) -> Tree | None:
-        if self.lost(tree_id):
-            return None
-        try:
-            return Tree.decode(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}")
-        except SauvegardeError:
-            return None
+        return self._read_tree(tree_id, Tree.decode)
 
     def _check_tree(self, tree_id: bytes) -> bool:
         """Whether everything below ``tree_id`` is readable; each lost object is reported once."""
@@ -422,10 +418,15 @@ class Checker:
 
     def _load_refs(self, tree_id: bytes) -> Refs | None:
         """What a tree refers to (checked as strictly as restore decodes it), or None if it cannot be read."""
+        links = self._read_tree(tree_id, Tree.links)
+        return None if links is None else _refs(links)
+
+    def _read_tree(self, tree_id: bytes, read: Callable[[bytes, str], _T]) -> _T | None:
+        """A tree blob read with ``read`` (Tree.decode or Tree.links), or None if lost, unreadable or malformed."""
         if self.lost(tree_id):
             return None
         try:
-            return _refs(Tree.links(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}"))
+            return read(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}")
         except SauvegardeError:
             return None
 

@@ -3,6 +3,11 @@
 Everything is explicit so parallel test workers never collide: every port (HTTP and gRPC) is picked free on
 127.0.0.1, the data directory is fresh, telemetry is off, and an ``-s3.config`` with one access key turns
 authentication on (so a wrong secret gets 403). The server is stopped by its own PID: SIGTERM, a wait, then SIGKILL.
+
+Every bucket is a SeaweedFS collection with a volume of its own, and mini's default number of volumes is the free
+disk space divided by 1 GiB: on a disk with 57 GiB free the 57th bucket of a session got ``InternalError`` ("No
+writable volumes and no free volumes left"). So the count is fixed (``VOLUME_SLOTS``, of 64 MiB volumes, which are
+sparse files and take only what is written).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +34,7 @@ from service_process import running, stop_process
 ACCESS_KEY = "sauvegarde-test"
 SECRET_KEY = "sauvegarde-test-secret-key-0123456789"
 _PORT_NAMES = ("s3", "master", "volume", "filer", "webdav", "admin")
+VOLUME_SLOTS = 2000
 
 
 def _weed() -> str:
@@ -104,6 +111,8 @@ class WeedServer:
             f"-s3.config={self.config}",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            f"-volume.max={VOLUME_SLOTS}",
+            "-master.volumeSizeLimitMB=64",
         ]
         for name in _PORT_NAMES:
             args.append(f"-{name}.port={p[name]}")
@@ -150,6 +159,12 @@ class WeedServer:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"weed mini not ready after {timeout:.0f} s ({last}): {self.log_tail()}")
+
+    def volume_slots(self) -> int:
+        """How many volumes (so buckets) the master says this server can hold."""
+        url = f"http://127.0.0.1:{self.ports['master']}/dir/status"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(json.load(answer)["Topology"]["Max"])
 
     def log_tail(self) -> str:
         try:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from s3_server import WeedServer
+from s3_server import VOLUME_SLOTS, WeedServer
 from sauvegarde.engine.retention_lock import needs_extension, written_recently
 from sauvegarde.errors import ObjectNotFound, UsageError
 from sauvegarde.storage.capabilities import RetentionPolicy, object_lock_storage
@@ -63,6 +63,11 @@ def locked(s3_env: WeedServer) -> S3Storage:
     st.prepare_object_lock()
     st.set_retention(RetentionPolicy(1))
     return st
+
+
+def test_the_test_server_holds_a_bucket_per_test_whatever_the_free_disk_space(s3_env: WeedServer) -> None:
+    """Each bucket takes a volume; mini's default allowed free GiB many, so a session ran out of them (CI, 57th)."""
+    assert s3_env.volume_slots() == VOLUME_SLOTS >= 1000
 
 
 def test_prepare_object_lock_refuses_a_plain_bucket(s3_env: WeedServer) -> None:

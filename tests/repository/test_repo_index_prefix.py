@@ -4,6 +4,7 @@ their full IDs, from the rows added together or from the pack header (the resolv
 from __future__ import annotations
 
 import os
+import random
 from unittest import mock
 
 import msgpack
@@ -201,6 +202,79 @@ def test_decode_columns_matches_index_file() -> None:
     for name in ("ids", "offset", "length", "raw", "btype"):
         assert getattr(c, name).tolist() == getattr(ref, name).tolist()
     assert c.ids[3].tobytes() == b"x" * 32 and c.btype.tolist() == [1, 1, 1, 0]
+
+
+def _as_decoded(c: IndexColumns) -> dict[bytes, list[BlobEntry]]:
+    """COLUMNS back to packs of entries, to compare with :meth:`IndexFile.decode`."""
+    packs: dict[bytes, list[BlobEntry]] = {}
+    row = 0
+    for n, count in enumerate(c.counts.tolist()):
+        entries = packs.setdefault(c.pack_ids[32 * n : 32 * n + 32], [])
+        for r in range(row, row + count):
+            entries.append(
+                BlobEntry(int(c.btype[r]), c.ids[r].tobytes(), int(c.offset[r]), int(c.length[r]), int(c.raw[r]))
+            )
+        row += count
+    return packs
+
+
+@PROPERTY
+@given(
+    counts=st.lists(st.integers(0, 9), max_size=12),
+    batch=st.integers(1, 8),
+    order=st.permutations(["v", "packs", "supersedes"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_decode_columns_agrees_with_index_file_across_batches(
+    counts: list[int], batch: int, order: list[str], seed: int
+) -> None:
+    """Rows are turned into columns a batch at a time while packs are read one by one; keys in any order."""
+    rng = random.Random(seed)
+    packs = {
+        rng.randbytes(32): [
+            BlobEntry(
+                rng.randrange(2), rng.randbytes(32), rng.randrange(2**32), rng.randrange(2**32), rng.randrange(2**32)
+            )
+            for _ in range(count)
+        ]
+        for count in counts
+    }
+    body = {"v": 1, "packs": [[pid, entries] for pid, entries in packs.items()], "supersedes": [b"s" * 32]}
+    plain = msgpack.packb({key: body[key] for key in order})
+    with mock.patch.object(index_module._ColumnBuilder, "BATCH", batch):
+        c = decode_columns(plain, "index/x")
+    assert c.supersedes == IndexFile.decode(plain, "index/x").supersedes == [b"s" * 32]
+    assert _as_decoded(c) == IndexFile.decode(plain, "index/x").packs == packs
+    assert len(c) == sum(counts)
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        msgpack.packb({"v": 1, "packs": []}) + msgpack.packb(1),
+        msgpack.packb({"v": 1, "packs": []})[:-1],
+        msgpack.packb({"v": 1, "packs": [[b"p" * 32, [[0, b"i" * 32, 0, 1, 0]]]]})[:-3],
+        b"\x83\xa1v\x01\xa5packs\x90\xa5packs\x90",  # "packs" twice
+        msgpack.packb({"v": 1, "packs": 5}),
+        msgpack.packb({"v": 1, "packs": [[b"p" * 32, 7]]}),
+        msgpack.packb({1: 1, "v": 1, "packs": []}),
+    ],
+    ids=[
+        "trailing data",
+        "cut in the map",
+        "cut in a row",
+        "key twice",
+        "packs not a list",
+        "rows not a list",
+        "int key",
+    ],
+)
+def test_streamed_index_decoding_refuses_what_a_whole_decode_refuses(plain: bytes) -> None:
+    with pytest.raises(FormatError, match="index/abc: malformed index"):
+        decode_columns(plain, "index/abc")
+    if plain != b"\x83\xa1v\x01\xa5packs\x90\xa5packs\x90":
+        with pytest.raises(FormatError):
+            IndexFile.decode(plain, "index/abc")
 
 
 @pytest.mark.parametrize(

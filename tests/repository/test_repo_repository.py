@@ -20,6 +20,7 @@ from sauvegarde.errors import (
     WrongPassword,
 )
 from sauvegarde.repository import Repository, Snapshot, layout
+from sauvegarde.repository import repo as repo_module
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.config import RepoConfig
 from sauvegarde.repository.index import IndexFile
@@ -216,6 +217,22 @@ def test_many_blobs_span_many_packs_and_index_objects() -> None:
     fresh = _reopen(repo)
     assert len(fresh.index) == 300
     assert all(fresh.load_blob(i) == b for i, b in zip(ids, blobs, strict=True))
+
+
+def test_index_objects_are_cut_at_a_blob_count_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packs of many small blobs: an index object is written once it names INDEX_MAX_BLOBS blobs, before 8 packs
+    (loading one big object was the peak of opening a repository of small files)."""
+    monkeypatch.setattr(repo_module, "INDEX_MAX_BLOBS", 40)
+    repo = memory_repository(pack_size=1024)
+    blobs = _blobs(400, 1, 20, 60)
+    for b in blobs:
+        repo.save_blob(BlobType.DATA, b)
+    repo.flush()
+    sizes = [repo.load_index_file(i).blob_count() for i in repo.list_index_ids()]
+    per_pack = max(len(es) for _pid, es in _pack_headers(repo))
+    assert sum(sizes) == 400 and len(sizes) >= 400 // (40 + per_pack)
+    assert max(sizes) < 40 + per_pack
+    assert len(dict(_pack_headers(repo))) < 8 * len(sizes)  # the count cut them, not the 8 packs
 
 
 def test_flush_without_new_blobs_writes_nothing() -> None:

@@ -42,9 +42,9 @@ from sauvegarde.storage.capabilities import object_lock_storage
 from sauvegarde.storage.wrappers import is_remote
 from sauvegarde.util.malloc import release_free_memory
 
-INDEX_EVERY_PACKS = 8
+INDEX_EVERY_PACKS = 8  # a backup writes an index object every 8 packs, or sooner at INDEX_MAX_BLOBS blobs
 _TREE_CACHE_BYTES = 32 * 1024 * 1024  # tree packs kept when reading trees from remote storage (see _tree_pack)
-INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair
+INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair; a backup passes it by a pack at most
 _AAD_INDEX = b"sauvegarde index v1"
 _AAD_SNAPSHOT = b"sauvegarde snapshot v1"
 
@@ -439,7 +439,8 @@ class Repository:
             for e in entries:
                 self._inflight.discard(e.id)
             self._unindexed.packs[pack_id] = entries
-            if len(self._unindexed.packs) >= INDEX_EVERY_PACKS:
+            unindexed = self._unindexed
+            if len(unindexed.packs) >= INDEX_EVERY_PACKS or unindexed.blob_count() >= INDEX_MAX_BLOBS:
                 to_write, self._unindexed = self._unindexed, IndexFile()
         if to_write is not None:
             self.save_index_file(to_write)

@@ -91,7 +91,6 @@ class _File:
 
 # one use of a blob: (file, offset in the file)
 _Use = tuple[_File, int]
-_Hits = dict[bytes, "tuple[bytes, BlobEntry] | None"]  # blob ID -> where it is (None: not in the index)
 
 
 class Restore:
@@ -181,13 +180,10 @@ class Restore:
         except SauvegardeError as exc:
             self._error(prefix or b"/", str(exc))
             return
-        # the blobs of the directory's files are looked up together (one search of the index, not one per blob)
-        wanted = [blob_id for node in tree.nodes if node.type == FILE for blob_id in node.content]
-        hits = dict(zip(wanted, self.repo.index.lookup_many(wanted), strict=True))
         for node in tree.nodes:
-            self._restore_entry(prefix + b"/" + node.name, node, stack, hits)
+            self._restore_entry(prefix + b"/" + node.name, node, stack)
 
-    def _restore_entry(self, path: bytes, node: Node, stack: list[_OpenDir], hits: _Hits | None = None) -> None:
+    def _restore_entry(self, path: bytes, node: Node, stack: list[_OpenDir]) -> None:
         if self.opts.exclude and self.opts.exclude.excluded(path):
             return
         selected = not self.opts.include or self.opts.include.excluded(path)
@@ -214,7 +210,7 @@ class Restore:
                     self._deferred_links.append((out, first))
                     return
                 self._links[(node.dev, node.inode)] = out
-            self._plan_file(out, node, hits)
+            self._plan_file(out, node)
             return
         if node.type == SOCKET:
             self._warn(path, "sockets are not restored")
@@ -257,28 +253,35 @@ class Restore:
 
     # ---- file contents --------------------------------------------------------------------------------
 
-    def _plan_file(self, out: bytes, node: Node, hits: _Hits | None = None) -> None:
-        """Record where each blob of the file goes; the file itself is created later, in parallel. ``hits``:
-        index lookups made beforehand for the blobs of its directory."""
+    def _plan_file(self, out: bytes, node: Node) -> None:
+        """Add a file to the batch; the file itself is created later, in parallel (see :meth:`_plan_blobs`)."""
         if len(self._files) >= _BATCH_FILES:
             self._flush()
-        f = _File(out, node, 0)
-        self._files.append(f)
-        offset = 0
-        for blob_id in node.content:
-            hit = hits[blob_id] if hits is not None and blob_id in hits else self.repo.index.lookup(blob_id)
-            if hit is None:
-                f.failed = f"blob {blob_id.hex()} is missing from the repository"
-                return
-            pack_id, entry = hit
-            blobs = self._plan.setdefault(pack_id, {})
-            slot = blobs.get(blob_id)
-            if slot is None:
-                blobs[blob_id] = (entry, [(f, offset)])
-            else:
-                slot[1].append((f, offset))
-            f.remaining += 1
-            offset += entry.plain_length
+        self._files.append(_File(out, node, 0))
+
+    def _plan_blobs(self, files: list[_File]) -> None:
+        """Record where each blob of the files goes. The blobs of the whole batch are looked up in one search of
+        the index (one per directory cost 0.1 s more for 3,300 directories: the search's fixed cost)."""
+        hits = self.repo.index.lookup_many([blob_id for f in files for blob_id in f.node.content])
+        plan = self._plan
+        k = 0
+        for f in files:
+            content = f.node.content
+            offset = 0
+            for blob_id, hit in zip(content, hits[k : k + len(content)], strict=True):
+                if hit is None:
+                    f.failed = f"blob {blob_id.hex()} is missing from the repository"
+                    break
+                pack_id, entry = hit
+                blobs = plan.setdefault(pack_id, {})
+                slot = blobs.get(blob_id)
+                if slot is None:
+                    blobs[blob_id] = (entry, [(f, offset)])
+                else:
+                    slot[1].append((f, offset))
+                f.remaining += 1
+                offset += entry.plain_length
+            k += len(content)
 
     def _create_files(self, files: list[_File]) -> None:
         for f in files:
@@ -305,6 +308,7 @@ class Restore:
         """Write (and verify) the files planned so far, then forget them."""
         files = self._files
         self.counters.add_total(files=len(files), nbytes=sum(f.node.size for f in files))
+        self._plan_blobs(files)
         self._write_contents()
         if self.opts.verify:
             verify_start = time.monotonic()

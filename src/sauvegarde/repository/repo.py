@@ -58,7 +58,8 @@ class Repository:
         self.config = config
         self.key_id = key_id
         self.cipher: Cipher = master.cipher()
-        self.index = MasterIndex(ID_PREFIX, resolver=self.read_pack_header)
+        self._index: MasterIndex | None = None  # made on first use (see index)
+        self._index_lock = threading.Lock()
         self._inflight: set[bytes] = set()
         self._state_lock = threading.Lock()
         self._pack_lock = threading.Lock()
@@ -76,6 +77,18 @@ class Repository:
         self._locks: list[Lock] = []
         self._announced: set[str] = set()  # names in a deletion log written by this session
         self.stored_bytes = 0  # bytes of new packs written by this session
+
+    @property
+    def index(self) -> MasterIndex:
+        """The in-memory index, made on first use: building it imports NumPy (60 ms, several MiB), which a
+        command that never looks a blob up by ID (``check`` reads its index objects itself) does without."""
+        index = self._index
+        if index is None:
+            with self._index_lock:
+                if self._index is None:
+                    self._index = MasterIndex(ID_PREFIX, resolver=self.read_pack_header)
+                index = self._index
+        return index
 
     # ---- creation and opening -------------------------------------------------------------------------
 
@@ -480,7 +493,11 @@ class Repository:
         hit = self.index.lookup(blob_id)
         if hit is None:
             raise IntegrityError(f"blob {blob_id.hex()} is not in the index (data missing)")
-        pack_id, entry = hit
+        return self.load_blob_at(*hit)
+
+    def load_blob_at(self, pack_id: bytes, entry: BlobEntry) -> bytes:
+        """The plaintext of the blob ENTRY of a pack, authenticated and checked against its ID (trees on remote
+        storage come from a cache of recently read tree packs)."""
         if entry.type == BlobType.TREE:
             pack = self._tree_pack(pack_id)
             if pack is not None and entry.offset + entry.length <= len(pack):

@@ -12,7 +12,7 @@ from sauvegarde.engine import check as check_module
 from sauvegarde.engine.check import ReadSubset, check_repository
 from sauvegarde.errors import UsageError
 from sauvegarde.repository import layout
-from sauvegarde.repository.blobs import BlobEntry
+from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.index import IndexFile
 from sauvegarde.repository.pack import HEADER_AAD, encode_header
 
@@ -39,7 +39,9 @@ def test_healthy_repository_has_no_problems(  # type: ignore[no-untyped-def]
     repo, _, _ = repo_and_tree
     monkeypatch.setattr(check_module, "_WINDOW", window)
     monkeypatch.setattr(check_module, "_REFS_KEPT_BYTES", kept)
-    report = check_repository(reopen(repo, load_index=False), ReadSubset())
+    opened = reopen(repo, load_index=False)
+    report = check_repository(opened, ReadSubset())
+    assert opened._index is None  # check reads its index objects itself: no in-memory index, no NumPy
     assert report.problems == []
     assert report.snapshots == 1
     assert report.packs == len(pack_names(repo))
@@ -226,3 +228,29 @@ def test_a_short_read_splitting_a_blob_is_read_again(  # type: ignore[no-untyped
     first_offset, first_length = calls[0]
     assert first_offset == 0
     assert any(offset < first_length // 2 for offset, _n in calls[1:])  # the cut blob, read again from its start
+
+
+@pytest.mark.parametrize("read", [None, ReadSubset()], ids=["headers", "read-data"])
+def test_a_damaged_tree_copy_is_reported_and_the_other_copy_read(  # type: ignore[no-untyped-def]
+    repo_and_tree, monkeypatch: pytest.MonkeyPatch, read: ReadSubset | None
+) -> None:
+    """Every tree stored twice (a second session that did not load the index wrote them again), then the first
+    tree pack damaged: the walk reads each tree from its good copy, and the damage is an error, reported once."""
+    repo, _, _ = repo_and_tree
+    monkeypatch.setattr(check_module, "_REFS_KEPT_BYTES", 0)  # the walk reads every tree again
+    r = reopen(repo)
+    trees = {entry.id: layout.pack_name(pid) for pid, entry in r.index.entries() if entry.type == BlobType.TREE}
+    (first_pack,) = set(trees.values())
+    again = reopen(repo, load_index=False)
+    for tree_id in trees:
+        again.save_blob(BlobType.TREE, r.load_blob(tree_id))
+    again.flush()
+    objects = memory_objects(repo)
+    damaged = bytearray(objects[first_pack])
+    damaged[20] ^= 1  # inside the first blob: its authentication fails
+    objects[first_pack] = bytes(damaged)
+    report = check_repository(reopen(repo, load_index=False), read)
+    assert "duplicate_blob" in kinds(report)
+    assert "snapshot_incomplete" not in kinds(report)
+    assert sum(p.kind == "blob_damaged" for p in report.problems) == 1
+    assert report.errors

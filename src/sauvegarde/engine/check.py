@@ -143,8 +143,10 @@ class Checker:
         read: ReadSubset | None = None,
         counters: Counters | None = None,
         threads: int = max(2, min(4, os.cpu_count() or 2)),  # a read window in memory per thread
+        build_index: bool = False,  # also fill the repository's in-memory index from the objects loaded
     ) -> None:
         self.repo = repo
+        self.build_index = build_index
         self.read = read
         self.counters = counters or Counters()
         self.threads = threads
@@ -153,6 +155,9 @@ class Checker:
         # blob -> packs holding it; a blob is lost when every copy is missing or damaged
         self.locations: dict[bytes, list[bytes]] = {}
         self.pack_entries: dict[bytes, list[BlobEntry]] = {}
+        # tree -> its copies as the index places them: the walk reads trees through these, not through the
+        # repository's in-memory index, which check never builds (nor imports NumPy for)
+        self._tree_copies: dict[bytes, list[tuple[bytes, BlobEntry]]] = {}
         self.bad_copies: set[tuple[bytes, bytes]] = set()  # (pack, blob)
         self.bad_packs: set[bytes] = set()
         self._damaged_reported: set[bytes] = set()
@@ -189,7 +194,10 @@ class Checker:
                 self.pack_entries[pid] = entries
                 for e in entries:
                     self.locations.setdefault(e.id, []).append(pid)
-        self.repo.index.add_files(files)
+                    if e.type == BlobType.TREE:
+                        self._tree_copies.setdefault(e.id, []).append((pid, e))
+        if self.build_index:
+            self.repo.index.add_files(files)
         for blob_id, packs in self.locations.items():
             if len(packs) > 1:
                 self.add(
@@ -422,13 +430,19 @@ class Checker:
         return None if links is None else _refs(links)
 
     def _read_tree(self, tree_id: bytes, read: Callable[[bytes, str], _T]) -> _T | None:
-        """A tree blob read with ``read`` (Tree.decode or Tree.links), or None if lost, unreadable or malformed."""
-        if self.lost(tree_id):
-            return None
-        try:
-            return read(self.repo.load_blob(tree_id), f"tree {tree_id.hex()}")
-        except SauvegardeError:
-            return None
+        """A tree blob read with ``read`` (Tree.decode or Tree.links) from the first of its copies not known to be
+        damaged, or None if lost, unreadable or malformed. A copy that fails is reported (once) and marked bad."""
+        for pid, entry in self._tree_copies.get(tree_id, ()):
+            if pid in self.bad_packs or (pid, tree_id) in self.bad_copies:
+                continue
+            try:
+                return read(self.repo.load_blob_at(pid, entry), f"tree {tree_id.hex()}")
+            except SauvegardeError as exc:
+                self._mark_bad(pid, tree_id)
+                if tree_id not in self._damaged_reported:
+                    self._damaged_reported.add(tree_id)
+                    self.add(Problem("error", "blob_damaged", f"blob {tree_id.hex()}", f"in pack {pid.hex()}: {exc}"))
+        return None
 
     def _report_lost(self, blob_id: bytes, what: str) -> None:
         packs = self.locations.get(blob_id)

@@ -151,7 +151,7 @@ def repair_snapshots(
 ) -> list[SnapshotRepair]:
     """Save repaired copies of ``snapshots`` that refer to lost data. The repository must be opened without its
     index (the check loads it) and locked: shared, or exclusive with ``forget``."""
-    checker = Checker(repo, read)
+    checker = Checker(repo, read, build_index=True)  # the copies are written through the index
     checker.run()
     rewriter = _Rewriter(repo, checker, dry_run)
     results = []

@@ -254,3 +254,19 @@ def test_a_damaged_tree_copy_is_reported_and_the_other_copy_read(  # type: ignor
     assert "snapshot_incomplete" not in kinds(report)
     assert sum(p.kind == "blob_damaged" for p in report.problems) == 1
     assert report.errors
+
+
+def test_referenced_and_unused_blobs_add_up_to_the_index(tmp_path: Path) -> None:
+    """Every indexed blob is counted once: referenced by a snapshot, or unused (after a snapshot is forgotten)."""
+    repo = memory_repository()
+    make_files(tmp_path / "a", seed=1, count=5)
+    make_files(tmp_path / "b", seed=2, count=5)
+    first = backup(repo, tmp_path / "a")
+    backup(reopen(repo), tmp_path / "b")
+    total = len({entry.id for _pid, entry in reopen(repo).index.entries()})
+    both = check_repository(reopen(repo, load_index=False))
+    assert both.problems == [] and both.unused_blobs == 0 and both.blobs_referenced == total
+    reopen(repo).delete_snapshot(first.id)
+    one = check_repository(reopen(repo, load_index=False))
+    assert one.problems == [] and one.unused_blobs > 5
+    assert one.blobs_referenced + one.unused_blobs == total

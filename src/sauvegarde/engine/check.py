@@ -152,8 +152,12 @@ class Checker:
         self.threads = threads
         self.report = CheckReport()
         self._lock = threading.Lock()
-        # blob -> packs holding it; a blob is lost when every copy is missing or damaged
-        self.locations: dict[bytes, list[bytes]] = {}
+        # blob -> the pack holding it (a list of packs if more than one does); a blob is lost when every copy is
+        # missing or damaged. A blob moves from _unseen to _seen when a snapshot first refers to it, so one entry
+        # and one ID object per blob answer both "where is it" and "is it used" (no set of used IDs beside them).
+        self._unseen: dict[bytes, bytes | list[bytes]] = {}
+        self._seen: dict[bytes, bytes | list[bytes]] = {}
+        self._missing: set[bytes] = set()  # referred to by a snapshot, in no index
         self.pack_entries: dict[bytes, list[BlobEntry]] = {}
         # tree -> its copies as the index places them: the walk reads trees through these, not through the
         # repository's in-memory index, which check never builds (nor imports NumPy for)
@@ -164,7 +168,6 @@ class Checker:
         self._tree_ok: dict[bytes, bool] = {}
         self._refs: dict[bytes, Refs] = {}  # of trees read with the packs, until the walk takes them
         self._refs_bytes = 0
-        self._used: set[bytes] = set()
 
     def add(self, problem: Problem) -> None:
         with self._lock:
@@ -178,7 +181,7 @@ class Checker:
         self.pack_entries.clear()  # only packs needed them: their memory goes to the trees walked next
         self._check_snapshots()
         self._check_tampering()
-        self.report.unused_blobs = sum(1 for b in self.locations if b not in self._used)
+        self.report.unused_blobs = len(self._unseen)
         return self.report
 
     # ---- indexes and packs ----------------------------------------------------------------------------
@@ -192,14 +195,20 @@ class Checker:
                 if pid in self.pack_entries:
                     continue  # the same pack named by two index objects (an interrupted prune): harmless
                 self.pack_entries[pid] = entries
+                unseen = self._unseen
                 for e in entries:
-                    self.locations.setdefault(e.id, []).append(pid)
+                    held = unseen.setdefault(e.id, pid)
+                    if held is not pid:  # another copy
+                        if isinstance(held, list):
+                            held.append(pid)
+                        else:
+                            unseen[e.id] = [held, pid]
                     if e.type == BlobType.TREE:
                         self._tree_copies.setdefault(e.id, []).append((pid, e))
         if self.build_index:
             self.repo.index.add_files(files)
-        for blob_id, packs in self.locations.items():
-            if len(packs) > 1:
+        for blob_id, packs in self._unseen.items():
+            if isinstance(packs, list):
                 self.add(
                     Problem(
                         "warning",
@@ -345,12 +354,34 @@ class Checker:
 
     def lost(self, blob_id: bytes) -> bool:
         """Whether no readable copy of the blob is known."""
-        packs = self.locations.get(blob_id)
-        if not packs:
-            return True
+        packs = self._seen.get(blob_id)
+        if packs is None:
+            packs = self._unseen.get(blob_id)
+            if packs is None:
+                return True
         if not self.bad_packs and not self.bad_copies:
             return False  # the common case, without a generator per blob
+        if isinstance(packs, bytes):
+            return packs in self.bad_packs or (packs, blob_id) in self.bad_copies
         return all(p in self.bad_packs or (p, blob_id) in self.bad_copies for p in packs)
+
+    def copies(self, blob_id: bytes) -> list[bytes]:
+        """The packs the index places the blob in."""
+        packs = self._seen.get(blob_id)
+        if packs is None:
+            packs = self._unseen.get(blob_id)
+        return [] if packs is None else [packs] if isinstance(packs, bytes) else packs
+
+    def _use(self, blob_id: bytes) -> bool:
+        """Record that a snapshot refers to the blob; whether it is the first time."""
+        if blob_id in self._seen or blob_id in self._missing:
+            return False
+        packs = self._unseen.pop(blob_id, None)
+        if packs is None:
+            self._missing.add(blob_id)
+        else:
+            self._seen[blob_id] = packs
+        return True
 
     def _check_tampering(self) -> None:
         """On versioned storage: objects hidden or overwritten by someone without the key (retention_lock.py)."""
@@ -388,7 +419,7 @@ class Checker:
                     paths=[f"{snap.short_id}:{p}" for p in hits],
                 )
             )
-        self.report.blobs_referenced = len(self._used)
+        self.report.blobs_referenced = len(self._seen) + len(self._missing)
         self.report.trees = len(self._tree_ok)
 
     def _load_tree(self, tree_id: bytes) -> Tree | None:
@@ -399,7 +430,7 @@ class Checker:
         known = self._tree_ok.get(tree_id)
         if known is not None:
             return known
-        self._used.add(tree_id)
+        self._use(tree_id)
         refs = self._refs.pop(tree_id, None)
         if refs is None or self.lost(tree_id):  # read from a pack whose header disagrees with the index, say
             refs = self._load_refs(tree_id)
@@ -408,14 +439,12 @@ class Checker:
             self._report_lost(tree_id, "tree")
             return False
         ok = True
-        used, lost = self._used, self.lost
+        use, lost = self._use, self.lost
         content, subtrees = refs
         for i in range(0, len(content), 32):
             blob_id = content[i : i + 32]
-            if blob_id not in used:
-                used.add(blob_id)
-                if lost(blob_id):
-                    self._report_lost(blob_id, "data")
+            if use(blob_id) and lost(blob_id):
+                self._report_lost(blob_id, "data")
             if lost(blob_id):
                 ok = False
         for subtree in subtrees:
@@ -445,7 +474,7 @@ class Checker:
         return None
 
     def _report_lost(self, blob_id: bytes, what: str) -> None:
-        packs = self.locations.get(blob_id)
+        packs = self.copies(blob_id)
         if not packs:
             self.add(Problem("error", "blob_missing", f"blob {blob_id.hex()}", f"{what} blob is in no index"))
         elif blob_id not in self._damaged_reported:

@@ -328,10 +328,7 @@ class Checker:
                 sealed = memoryview(self.repo.load_pack_range(pid, e.offset, e.length))
             plain = self.repo.decode_blob(e, sealed)
         except SauvegardeError as exc:
-            self._mark_bad(pid, e.id)
-            with self._lock:
-                self._damaged_reported.add(e.id)
-            self.add(Problem("error", "blob_damaged", f"blob {e.id.hex()}", f"in pack {pid.hex()}: {exc}"))
+            self._copy_damaged(pid, e.id, exc)
             return
         if e.type == BlobType.TREE and self._refs_bytes < _REFS_KEPT_BYTES:
             try:
@@ -351,6 +348,13 @@ class Checker:
     def _mark_bad(self, pid: bytes, blob_id: bytes) -> None:
         with self._lock:
             self.bad_copies.add((pid, blob_id))
+
+    def _copy_damaged(self, pid: bytes, blob_id: bytes, exc: SauvegardeError) -> None:
+        """One copy of a blob failed to read, authenticate or decode: mark it bad and report it."""
+        self._mark_bad(pid, blob_id)
+        with self._lock:
+            self._damaged_reported.add(blob_id)
+        self.add(Problem("error", "blob_damaged", f"blob {blob_id.hex()}", f"in pack {pid.hex()}: {exc}"))
 
     def lost(self, blob_id: bytes) -> bool:
         """Whether no readable copy of the blob is known."""
@@ -460,17 +464,14 @@ class Checker:
 
     def _read_tree(self, tree_id: bytes, read: Callable[[bytes, str], _T]) -> _T | None:
         """A tree blob read with ``read`` (Tree.decode or Tree.links) from the first of its copies not known to be
-        damaged, or None if lost, unreadable or malformed. A copy that fails is reported (once) and marked bad."""
+        damaged, or None if lost, unreadable or malformed. A copy that fails is reported and marked bad."""
         for pid, entry in self._tree_copies.get(tree_id, ()):
             if pid in self.bad_packs or (pid, tree_id) in self.bad_copies:
                 continue
             try:
                 return read(self.repo.load_blob_at(pid, entry), f"tree {tree_id.hex()}")
             except SauvegardeError as exc:
-                self._mark_bad(pid, tree_id)
-                if tree_id not in self._damaged_reported:
-                    self._damaged_reported.add(tree_id)
-                    self.add(Problem("error", "blob_damaged", f"blob {tree_id.hex()}", f"in pack {pid.hex()}: {exc}"))
+                self._copy_damaged(pid, tree_id, exc)
         return None
 
     def _report_lost(self, blob_id: bytes, what: str) -> None:

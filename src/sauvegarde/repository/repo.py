@@ -454,7 +454,7 @@ class Repository:
             self._unindexed.packs[pack_id] = entries
             unindexed = self._unindexed
             if len(unindexed.packs) >= INDEX_EVERY_PACKS or unindexed.blob_count() >= INDEX_MAX_BLOBS:
-                to_write, self._unindexed = self._unindexed, IndexFile()
+                to_write, self._unindexed = unindexed, IndexFile()
         if to_write is not None:
             self.save_index_file(to_write)
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from sauvegarde.engine.restore import Restore, RestoreOptions
-from sauvegarde.repository import layout
+from sauvegarde.errors import IntegrityError
+from sauvegarde.repository import Repository, layout
+from sauvegarde.repository.blobs import BlobType
 
 from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
 
@@ -39,3 +43,84 @@ def test_truncated_pack_loses_only_the_blobs_cut_off(tmp_path: Path) -> None:
     restored = _digests(target / str(src).lstrip("/"))
     expected = _digests(src)
     assert {k: v for k, v in expected.items() if not lost[0].endswith(k)} == restored
+
+
+def _store_everything_again(repo: Repository) -> None:
+    """A second copy of every blob, in new packs (a session that did not load the index writes them again)."""
+    r = reopen(repo)
+    blobs = [(entry.type, entry.id) for _pid, entry in r.index.entries()]
+    again = reopen(repo, load_index=False)
+    for btype, blob_id in blobs:
+        again.save_blob(btype, r.load_blob(blob_id))
+    again.flush()
+
+
+def _damage_first_copies(repo: Repository) -> set[bytes]:
+    """Flip a byte inside the copy of each blob the index gives first; the blobs damaged."""
+    r = reopen(repo)
+    objects = memory_objects(repo)
+    damaged: set[bytes] = set()
+    for _pid, entry in list(r.index.entries()):
+        pack_id, first = r.index.lookup(entry.id) or (b"", entry)
+        name = layout.pack_name(pack_id)
+        if entry.id in damaged:
+            continue
+        body = bytearray(objects[name])
+        body[first.offset + first.length // 2] ^= 1
+        objects[name] = bytes(body)
+        damaged.add(entry.id)
+    return damaged
+
+
+def test_blobs_with_a_damaged_copy_are_restored_from_the_other(tmp_path: Path) -> None:
+    """Every tree and data blob stored twice, and the copy the index names first damaged: restore reads the other
+    copies, so every file comes back exact, with a warning per damaged data blob naming the damage."""
+    src = tmp_path / "src"
+    make_files(src, seed=11, count=6)
+    repo = memory_repository()
+    snap = backup(repo, src)
+    _store_everything_again(repo)
+    damaged = _damage_first_copies(repo)
+    opened = reopen(repo)
+    data_blobs = {e.id for _p, e in opened.index.entries() if e.type == BlobType.DATA}
+    assert data_blobs and data_blobs < damaged  # every data blob and tree has its first copy damaged
+    assert all(len(opened.index.copies(b)) == 2 for b in damaged)
+
+    target = tmp_path / "target"
+    summary = Restore(opened, snap, RestoreOptions(target=str(target), workers=2)).run()
+
+    assert summary.errors == []
+    assert _digests(target / str(src).lstrip("/")) == _digests(src)
+    warned = [w["warning"] for w in summary.warnings]
+    assert len(warned) == len(data_blobs)
+    assert all("restored from another copy" in w and "authentication failed" in w for w in warned)
+
+
+def test_a_blob_damaged_in_every_copy_fails_its_file_and_says_so(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_files(src, seed=12, count=2)
+    repo = memory_repository()
+    snap = backup(repo, src)
+    _store_everything_again(repo)
+    opened = reopen(repo)
+    data = sorted((e.id, pid, e) for pid, e in opened.index.entries() if e.type == BlobType.DATA)
+    blob_id = data[0][0]
+    objects = memory_objects(repo)
+    copies = opened.index.copies(blob_id)
+    assert len(copies) == 2
+    for pack_id, entry in copies:
+        name = layout.pack_name(pack_id)
+        body = bytearray(objects[name])
+        body[entry.offset + 3] ^= 1
+        objects[name] = bytes(body)
+    with pytest.raises(IntegrityError, match=r"and 1 other copy failed too"):
+        reopen(repo).load_blob(blob_id)
+
+    target = tmp_path / "target"
+    summary = Restore(reopen(repo), snap, RestoreOptions(target=str(target), workers=2)).run()
+
+    assert len(summary.errors) == 1
+    assert blob_id.hex() in summary.errors[0]["error"] and "other copy failed too" in summary.errors[0]["error"]
+    lost = summary.errors[0]["path"]
+    restored = _digests(target / str(src).lstrip("/"))
+    assert {k: v for k, v in _digests(src).items() if not lost.endswith(k)} == restored

@@ -205,6 +205,19 @@ def test_blob_in_two_packs_is_found_in_either() -> None:
     assert mi.lookup(blob) in [(bytes([c]) * 32, _entry(blob, c - 48)) for c in b"123"]
 
 
+def test_copies_of_a_blob_in_three_packs_start_with_the_one_looked_up() -> None:
+    blob, other = b"d" * 32, b"e" * 32
+    mi = MasterIndex()
+    mi.add_files([IndexFile(packs={b"1" * 32: [_entry(blob, 1), _entry(other, 4)]})])
+    mi.add_files([IndexFile(packs={b"2" * 32: [_entry(blob, 2)]})])
+    mi.add_pack(b"3" * 32, [_entry(blob, 3)])
+    copies = mi.copies(blob)
+    assert copies[0] == mi.lookup(blob)
+    assert sorted(copies) == [(bytes([c]) * 32, _entry(blob, c - 48)) for c in b"123"]
+    assert mi.copies(other) == [(b"1" * 32, _entry(other, 4))]
+    assert mi.copies(b"f" * 32) == []
+
+
 def test_pack_numbers_are_shared_between_files_and_pending() -> None:
     mi = MasterIndex()
     pid = b"p" * 32
@@ -245,6 +258,8 @@ def test_master_index_agrees_with_a_dict(
         for blob_id, locations in model.items():
             assert blob_id in mi
             assert mi.lookup(blob_id) in locations
+            copies = mi.copies(blob_id)
+            assert copies[0] == mi.lookup(blob_id) and set(copies) <= locations
         for p in probes:
             if p not in model:
                 assert mi.lookup(p) is None

@@ -174,6 +174,10 @@ def test_prefix_index_agrees_with_a_dict(
         for blob_id, locations in model.items():
             assert blob_id in mi
             assert mi.lookup(blob_id) in locations
+            copies = mi.copies(blob_id)
+            assert copies[0] == mi.lookup(blob_id) and len(set(copies)) == len(copies)
+            if readable:  # (an unreadable header leaves rows of another blob with the same prefix: documented)
+                assert set(copies) <= locations
         assert mi.known(list(model)) == [True] * len(model)
         everything = list(model) + list(probes)  # found, shared prefixes, absent: the same as one by one
         many = mi.lookup_many(everything)

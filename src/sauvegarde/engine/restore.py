@@ -356,16 +356,29 @@ class Restore:
                     self._restore_run(pack_id, [item])
                 return
             for entry, uses in run:
-                self._blob_failed(uses, f"blob {entry.id.hex()}: {exc}")
+                self._from_other_copy(pack_id, entry, uses, SauvegardeError(f"blob {entry.id.hex()}: {exc}"))
             return
         for entry, uses in run:
             try:
                 plain = self.repo.decode_blob(entry, data[entry.offset - start : entry.offset - start + entry.length])
             except SauvegardeError as exc:
-                self._blob_failed(uses, f"{exc} (pack {pack_id.hex()})")
+                self._from_other_copy(pack_id, entry, uses, SauvegardeError(f"{exc} (pack {pack_id.hex()})"))
                 continue
             for f, offset in uses:
                 self._write_blob(f, offset, plain)
+
+    def _from_other_copy(self, pack_id: bytes, entry: BlobEntry, uses: list[_Use], error: SauvegardeError) -> None:
+        """A blob whose copy in ``pack_id`` cannot be read: write it from another copy if the repository has one
+        (the files come out whole, with a warning naming the damage), else the files using it fail."""
+        try:
+            plain = self.repo.load_other_copy(entry.id, pack_id, error)
+        except SauvegardeError as exc:
+            self._blob_failed(uses, str(exc))
+            return
+        first = uses[0][0].out[len(self._target) :]
+        self._warn(first, f"{error}; restored from another copy (run `check --read-data`)")
+        for f, offset in uses:
+            self._write_blob(f, offset, plain)
 
     def _pack_exists(self, pack_id: bytes) -> bool:
         try:

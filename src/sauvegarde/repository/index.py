@@ -557,6 +557,42 @@ class MasterIndex:
             p, off, ln, raw, bt = hit
             return self._packs.id(p), BlobEntry(bt, blob_id, off, ln, raw)
 
+    def copies(self, blob_id: bytes) -> list[tuple[bytes, BlobEntry]]:
+        """Every known ``(pack_id, entry)`` of a blob, the one :meth:`lookup` gives first: a blob stored twice (by
+        two sessions, or written again by ``repair``) has a table row per copy. For reading after a copy failed:
+        with an ID prefix, a table row is checked against its pack header (through the resolver) and left out if
+        it holds another blob; a row whose header cannot be read is kept (reading it fails the ID check)."""
+        with self._lock:
+            found: list[tuple[Location, bool]] = []  # (location, whether it is a table row to check)
+            for hit in (self._pending.get(blob_id), self._exact.get(blob_id) if self._exact else None):
+                if hit is not None:
+                    found.append((hit, False))
+            t = self._table
+            i = t.find(blob_id, self.id_bytes)
+            if i >= 0:
+                key, rest = t.keys[i], blob_id[8 : self.id_bytes]
+                while i < len(t) and t.keys[i] == key:  # rows of one key, in any order of the rest of the ID
+                    if t.rest[i].tobytes() == rest:
+                        found.append((t.location(i), self.id_bytes < 32))
+                    i += 1
+            located: list[tuple[bytes, Location, bool]] = []
+            seen: set[Location] = set()
+            for loc, check in found:
+                if loc not in seen:
+                    seen.add(loc)
+                    located.append((self._packs.id(loc[0]), loc, check))
+        out: list[tuple[bytes, BlobEntry]] = []
+        for pack_id, (_p, off, ln, raw, bt), check in located:
+            if check and self.resolver is not None and out:  # (the first is the one lookup gives, as it is)
+                try:
+                    header = {(e.offset, e.type): e.id for e in self.resolver(pack_id)}
+                except SauvegardeError:
+                    header = {}
+                if header.get((off, bt), blob_id) != blob_id:
+                    continue
+            out.append((pack_id, BlobEntry(bt, blob_id, off, ln, raw)))
+        return out
+
     def lookup_many(self, ids: list[bytes]) -> list[tuple[bytes, BlobEntry] | None]:
         """:meth:`lookup` of each ID, the table searched once for all (a restore plans a directory at a time)."""
         if not ids:

@@ -9,6 +9,7 @@ snapshot saved after ``flush`` never refers to unindexed data.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
@@ -489,11 +490,27 @@ class Repository:
             self.save_index_file(to_write)
 
     def load_blob(self, blob_id: bytes) -> bytes:
-        """The plaintext of a blob, authenticated and checked against its ID."""
+        """The plaintext of a blob, authenticated and checked against its ID; from another copy if the first
+        one is damaged or missing (see :meth:`load_other_copy`)."""
         hit = self.index.lookup(blob_id)
         if hit is None:
             raise IntegrityError(f"blob {blob_id.hex()} is not in the index (data missing)")
-        return self.load_blob_at(*hit)
+        try:
+            return self.load_blob_at(*hit)
+        except IntegrityError as exc:
+            return self.load_other_copy(blob_id, hit[0], exc)
+
+    def load_other_copy(self, blob_id: bytes, failed_pack: bytes, error: SauvegardeError) -> bytes:
+        """The plaintext of a blob from a copy outside ``failed_pack``, whose copy gave ``error``: a blob stored
+        twice is lost only when every copy is. Raises ``error`` (saying how many other copies failed too) if no
+        copy reads. (``check --read-data`` reports the damaged copy.)"""
+        others = [(pid, entry) for pid, entry in self.index.copies(blob_id) if pid != failed_pack]
+        for pid, entry in others:
+            with contextlib.suppress(IntegrityError):
+                return self.load_blob_at(pid, entry)
+        if not others:
+            raise error
+        raise IntegrityError(f"{error} (and {len(others)} other cop{'y' if len(others) == 1 else 'ies'} failed too)")
 
     def load_blob_at(self, pack_id: bytes, entry: BlobEntry) -> bytes:
         """The plaintext of the blob ENTRY of a pack, authenticated and checked against its ID (trees on remote

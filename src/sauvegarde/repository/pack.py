@@ -7,14 +7,19 @@ from packs. A pack's ID is the BLAKE3 hash of all its bytes.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
+import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 import blake3
 import msgpack
 
 from sauvegarde.crypto import Cipher
-from sauvegarde.errors import FormatError
+from sauvegarde.errors import FormatError, StorageError
 from sauvegarde.repository.blobs import BlobEntry
 from sauvegarde.storage.base import Buffer
 
@@ -22,37 +27,125 @@ _TRAILER = struct.Struct("<I")
 TRAILER_SIZE = _TRAILER.size
 HEADER_AAD = b"sauvegarde pack header v1"
 MAX_HEADER = 64 * 1024 * 1024
+_SPOOL_BUFFER = 1024 * 1024  # a spooled pack is written a megabyte at a time
 
 
 class PackWriter:
-    """Accumulates sealed blobs in one growing buffer until :meth:`finish`. Not thread-safe: callers serialize.
+    """Accumulates sealed blobs until :meth:`finish`. Not thread-safe: callers serialize.
 
-    One buffer rather than a list of parts joined at the end: a pack is never held twice in memory.
+    In memory, in one growing buffer (a pack is never held twice); or, given ``spool_dir``, in a temporary file
+    there (:class:`SpooledPack`), hashed as it is written, so a pack being filled holds about a megabyte of memory
+    instead of up to a whole pack.
     """
 
-    def __init__(self, blob_type: int) -> None:
+    def __init__(self, blob_type: int, spool_dir: str | None = None) -> None:
         self.blob_type = blob_type
         self.buf = bytearray()
         self.entries: list[BlobEntry] = []
+        self._spool_dir = spool_dir
+        self._spool: SpooledPack | None = None
+        self._file: BinaryIO | None = None
+        self._hash: Any = None
+        self._size = 0
 
     @property
     def size(self) -> int:
-        return len(self.buf)
+        return self._size
 
     def add(self, blob_id: bytes, sealed: Buffer, raw_length: int) -> None:
-        self.entries.append(BlobEntry(self.blob_type, blob_id, len(self.buf), len(sealed), raw_length))
-        self.buf += sealed
+        self.entries.append(BlobEntry(self.blob_type, blob_id, self._size, len(sealed), raw_length))
+        self._size += len(sealed)
+        if self._spool_dir is None:
+            self.buf += sealed
+            return
+        if self._file is None:
+            self._open_spool(self._spool_dir)
+        assert self._file is not None
+        try:
+            self._file.write(sealed)
+        except OSError as exc:
+            raise StorageError(f"cannot write a temporary pack file in {self._spool_dir}: {exc.strerror}") from None
+        self._hash.update(sealed)
+
+    def _open_spool(self, spool_dir: str) -> None:
+        try:
+            fd, path = tempfile.mkstemp(prefix=".tmp-spool-", suffix=".pack", dir=spool_dir)
+        except OSError as exc:
+            raise StorageError(f"cannot create a temporary pack file in {spool_dir}: {exc.strerror}") from None
+        self._spool = SpooledPack(path, 0)
+        try:
+            self._file = open(fd, "wb", buffering=_SPOOL_BUFFER)  # noqa: SIM115 (closed by finish or discard)
+        except BaseException:
+            os.close(fd)
+            self.discard()
+            raise
+        self._hash = blake3.blake3()
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def finish(self, cipher: Cipher) -> tuple[bytes, bytearray, list[BlobEntry]]:
-        """Returns ``(pack_id, pack_bytes, entries)``; the writer must not be used afterwards."""
+    def finish(self, cipher: Cipher) -> tuple[bytes, bytearray | SpooledPack, list[BlobEntry]]:
+        """Returns ``(pack_id, pack, entries)``, the pack in memory or spooled; the writer must not be used
+        afterwards."""
         header = cipher.seal(encode_header(self.entries), aad=HEADER_AAD)
-        data, self.buf = self.buf, bytearray()
-        data += header
-        data += _TRAILER.pack(len(header))
-        return blake3.blake3(data).digest(), data, self.entries
+        trailer = _TRAILER.pack(len(header))
+        if self._file is None:
+            data, self.buf = self.buf, bytearray()
+            data += header
+            data += trailer
+            return blake3.blake3(data).digest(), data, self.entries
+        assert self._spool is not None
+        spool, file = self._spool, self._file
+        try:
+            file.write(header)
+            file.write(trailer)
+            file.close()  # flushes; the storage makes it durable
+        except OSError as exc:
+            self.discard()
+            raise StorageError(f"cannot write a temporary pack file in {self._spool_dir}: {exc.strerror}") from None
+        except BaseException:
+            self.discard()
+            raise
+        self._file = self._spool = None  # the caller owns the file now
+        self._hash.update(header)
+        self._hash.update(trailer)
+        spool.size = self._size + len(header) + len(trailer)
+        return self._hash.digest(), spool, self.entries
+
+    def discard(self) -> None:
+        """Remove the spool file of a pack that will not be finished (an interrupted backup)."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        if self._spool is not None:
+            self._spool.remove()
+
+
+@dataclass
+class SpooledPack:
+    """A finished pack in a temporary file, until it is stored (then :meth:`remove`)."""
+
+    path: str
+    size: int
+
+    def read(self) -> bytearray:
+        data = bytearray(self.size)
+        view = memoryview(data)
+        with open(self.path, "rb", buffering=0) as f:
+            done = 0
+            while done < self.size:
+                n = f.readinto(view[done:])
+                if not n:
+                    break
+                done += n
+            if done != self.size or f.read(1):
+                raise OSError(f"spooled pack {self.path} changed size")
+        return data
+
+    def remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 def encode_header(entries: Sequence[BlobEntry]) -> bytes:

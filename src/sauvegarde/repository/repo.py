@@ -10,6 +10,7 @@ snapshot saved after ``flush`` never refers to unindexed data.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
@@ -35,7 +36,14 @@ from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.config import RepoConfig
 from sauvegarde.repository.index import ID_PREFIX, IndexColumns, IndexFile, MasterIndex, decode_columns
 from sauvegarde.repository.locks import Lock
-from sauvegarde.repository.pack import TRAILER_SIZE, PackWriter, check_bounds, decode_header, header_length
+from sauvegarde.repository.pack import (
+    TRAILER_SIZE,
+    PackWriter,
+    SpooledPack,
+    check_bounds,
+    decode_header,
+    header_length,
+)
 from sauvegarde.repository.snapshot import Snapshot
 from sauvegarde.storage import Storage
 from sauvegarde.storage.base import Buffer
@@ -64,7 +72,13 @@ class Repository:
         self._inflight: set[bytes] = set()
         self._state_lock = threading.Lock()
         self._pack_lock = threading.Lock()
-        self._writers = {t: PackWriter(t) for t in BlobType}
+        # Packs being filled go to a temporary file, not memory: local storage links the file into place;
+        # remote storage reads it back just before the upload (restic spools the same way). Memory storage
+        # (tests) keeps them in memory.
+        self._spool_dir: str | None = getattr(storage, "spool_dir", None) or (
+            tempfile.gettempdir() if is_remote(storage) else None
+        )
+        self._writers = {t: self._new_writer(t) for t in BlobType}
         self._uploads: ThreadPoolExecutor | None = None
         # Local disks take a pack in a few milliseconds: two uploaders keep up. Remote storage is latency-bound:
         # more packs in flight. A slot is a finished pack held in memory until stored, so slots bound memory.
@@ -158,6 +172,9 @@ class Repository:
                 self._uploads.shutdown(wait=True)
                 self._uploads = None
         finally:
+            with self._pack_lock:
+                for writer in self._writers.values():
+                    writer.discard()  # packs never finished (an interrupted backup): their spool files go
             for lock in self._locks:
                 lock.release()
             self._locks = []
@@ -377,7 +394,7 @@ class Repository:
             writer.add(blob_id, sealed, 0 if packed is None else len(data))
             if writer.size >= self.config.pack_size:
                 full = writer
-                self._writers[btype] = PackWriter(btype)
+                self._writers[btype] = self._new_writer(btype)
         if full is not None:
             self._submit(full)
         return blob_id, True
@@ -408,7 +425,7 @@ class Repository:
                 writer.add(ids[i], s, 0 if p is None else len(datas[i]))
                 if writer.size >= self.config.pack_size:
                     full.append(writer)
-                    writer = self._writers[btype] = PackWriter(btype)
+                    writer = self._writers[btype] = self._new_writer(btype)
         for w in full:
             self._submit(w)
         return ids
@@ -425,9 +442,12 @@ class Repository:
             writer.add(entry.id, sealed, entry.raw_length)
             if writer.size >= self.config.pack_size:
                 full = writer
-                self._writers[BlobType(entry.type)] = PackWriter(entry.type)
+                self._writers[BlobType(entry.type)] = self._new_writer(entry.type)
         if full is not None:
             self._submit(full)
+
+    def _new_writer(self, btype: int) -> PackWriter:
+        return PackWriter(btype, self._spool_dir)
 
     def _submit(self, writer: PackWriter) -> None:
         pack_id, data, entries = writer.finish(self.cipher)
@@ -439,17 +459,21 @@ class Repository:
             self._pending_uploads.add(fut)
         fut.add_done_callback(self._upload_done)
 
-    def _upload(self, pack_id: bytes, data: bytearray, entries: list[BlobEntry]) -> None:
+    def _upload(self, pack_id: bytes, data: bytearray | SpooledPack, entries: list[BlobEntry]) -> None:
         name = layout.pack_name(pack_id)
+        size = data.size if isinstance(data, SpooledPack) else len(data)
         try:
-            self.storage.save(name, data)
+            if isinstance(data, SpooledPack):
+                self._store_spooled(name, pack_id, data)
+            else:
+                self.storage.save(name, data)
         except ObjectExists:
-            if self.storage.stat(name).size != len(data):
+            if self.storage.stat(name).size != size:
                 raise StorageError(f"{name}: exists with a different size") from None
         to_write: IndexFile | None = None
         self.index.add_pack(pack_id, entries)
         with self._state_lock:
-            self.stored_bytes += len(data)
+            self.stored_bytes += size
             for e in entries:
                 self._inflight.discard(e.id)
             self._unindexed.packs[pack_id] = entries
@@ -458,6 +482,24 @@ class Repository:
                 to_write, self._unindexed = unindexed, IndexFile()
         if to_write is not None:
             self.save_index_file(to_write)
+
+    def _store_spooled(self, name: str, pack_id: bytes, spool: SpooledPack) -> None:
+        """Store a spooled pack under ``name`` and remove its file: moved into place by storage that can
+        (local), else read back, checked against its ID (the temporary file could have been damaged) and saved."""
+        try:
+            save_file = getattr(self.storage, "save_file", None)
+            if save_file is not None:
+                save_file(name, spool.path)
+                return
+            try:
+                data = spool.read()
+            except OSError as exc:
+                raise StorageError(f"{name}: cannot read its spooled copy: {exc}") from None
+            if blake3.blake3(data).digest() != pack_id:
+                raise IntegrityError(f"{name}: its spooled copy in {self._spool_dir} changed before the upload")
+            self.storage.save(name, data)
+        finally:
+            spool.remove()
 
     def _upload_done(self, fut: Future[None]) -> None:
         exc = fut.exception()
@@ -472,7 +514,7 @@ class Repository:
         """Upload every partial pack and write the index for everything uploaded; raises upload errors."""
         with self._pack_lock:
             writers = [w for w in self._writers.values() if len(w)]
-            self._writers = {t: PackWriter(t) for t in BlobType}
+            self._writers = {t: self._new_writer(t) for t in BlobType}
         for w in writers:
             self._submit(w)
         while True:

@@ -1,4 +1,5 @@
 """Local directory storage: one file per object, written to a temporary file, fsynced, then linked in place.
+``save_file`` links in a temporary file the caller wrote itself (the repository spools packs there).
 
 ``os.link`` refuses to replace an existing name, which makes ``save`` atomic and write-once even between
 processes; the temporary file lives in the same directory so the link never crosses file systems.
@@ -79,6 +80,32 @@ class LocalStorage:
                 raise ObjectExists(f"{name}: already exists") from None
             finally:
                 os.unlink(tmp)
+            _fsync_dir(directory)
+        except OSError as exc:
+            raise StorageError(f"cannot write {name} in {self.root}: {exc.strerror}") from None
+
+    @property
+    def spool_dir(self) -> str:
+        """Where the repository may write an object before :meth:`save_file` (the root: same file system, and
+        ``.tmp-`` names are never listed)."""
+        return self.root
+
+    def save_file(self, name: str, source: str) -> None:
+        """Store the file at ``source`` (named ``.tmp-...`` in :attr:`spool_dir`) as ``name``, atomic and
+        write-once as :meth:`save`: made durable, then linked into place. The caller removes ``source``."""
+        path = self._path(name)
+        directory = os.path.dirname(path)
+        try:
+            self._ensure_dir(directory)
+            fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(source, path)
+            except FileExistsError:
+                raise ObjectExists(f"{name}: already exists") from None
             _fsync_dir(directory)
         except OSError as exc:
             raise StorageError(f"cannot write {name} in {self.root}: {exc.strerror}") from None

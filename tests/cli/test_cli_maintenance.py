@@ -75,6 +75,31 @@ def test_forget_prune_frees_space_and_restores(cli: Cli, repo: Path, tmp_path: P
         assert (tmp_path / "out" / str(f).lstrip("/")).read_bytes() == f.read_bytes()
 
 
+def test_prune_removes_temporary_files_of_killed_processes(cli: Cli, repo: Path, tmp_path: Path) -> None:
+    """A killed backup leaves a spooled pack (repository root) or a half-saved object (beside its final name):
+    prune, under its exclusive lock, removes those older than an hour, and a dry run only counts them."""
+    cli.run("backup", make_tree(tmp_path / "src", 6, files=2))
+    pack_dir = packs(repo)[0].parent
+    old = [repo / ".tmp-spool-abc.pack", pack_dir / ".tmp-123-456-deadbeef"]
+    recent = repo / ".tmp-spool-new.pack"
+    for n, path in enumerate([*old, recent]):
+        path.write_bytes(b"x" * (1000 + n))
+    two_hours_ago = time.time() - 7200
+    for path in old:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    before = [p for p in packs(repo) if p not in old]
+
+    dry = cli.json("prune", "--dry-run")
+    assert (dry["temporary_files_removed"], dry["temporary_bytes_removed"]) == (2, 2001)
+    assert all(p.exists() for p in old)
+    out = cli.run("prune").stdout.decode()
+    assert "removed 2 temporary file(s) left by killed processes (1.95 KiB)" in out
+    assert not any(p.exists() for p in old)
+    assert recent.exists()  # written less than an hour ago: possibly a live process's
+    assert packs(repo) == before  # nothing else touched: no pack was unused
+    assert cli.json("check", "--read-data")["ok"]
+
+
 def test_locked_repository_and_unlock(cli: Cli, repo: Path, tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", 5, files=2)
     cli.run("backup", src)

@@ -38,7 +38,15 @@ def prune_repository(app: AppContext, repo: Repository, fraction: float, dry_run
     result = run_prune(repo, fraction, dry_run, progress=None if app.quiet or app.json else app.out)
     p = result.plan
     if app.json:
-        app.emit_json({"dry_run": dry_run, **p.as_dict(), "packs_written": result.packs_written})
+        app.emit_json(
+            {
+                "dry_run": dry_run,
+                **p.as_dict(),
+                "packs_written": result.packs_written,
+                "temporary_files_removed": result.temporaries,
+                "temporary_bytes_removed": result.temporary_bytes,
+            }
+        )
         return result
     app.out(f"referenced: {p.blobs_used} blobs; unreferenced: {p.blobs_unused} blobs")
     removed = len(p.remove) + len(p.unindexed)
@@ -51,4 +59,9 @@ def prune_repository(app: AppContext, repo: Repository, fraction: float, dry_run
             f"{result.packs_written}), kept {len(p.keep)}; freed {human_bytes(p.bytes_freed)} of "
             f"{human_bytes(p.bytes_total)}"
         )
+    if result.temporaries:
+        what = (
+            f"{result.temporaries} temporary file(s) left by killed processes ({human_bytes(result.temporary_bytes)})"
+        )
+        app.out(f"would remove {what}" if dry_run else f"removed {what}")
     return result

@@ -27,6 +27,10 @@ from sauvegarde.repository.blobs import BlobEntry
 from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.storage.capabilities import ObjectLocked
 
+# A temporary file (a pack being spooled or an object being saved) this old belongs to a process that died: prune
+# holds the exclusive lock, so no backup is running, and no save takes an hour.
+TEMPORARY_AGE_S = 3600
+
 
 class PruneRefused(SauvegardeError):
     """The repository is damaged in a way that makes pruning unsafe."""
@@ -187,6 +191,9 @@ class PruneResult:
     indexes_deleted: int = 0
     packs_deleted: int = 0
     retention: object | None = None  # a RetentionReport, on immutable repositories (engine/retention_lock.py)
+    # temporary files of killed processes, older than TEMPORARY_AGE_S, removed (or, in a dry run, found)
+    temporaries: int = 0
+    temporary_bytes: int = 0
 
 
 def execute_prune(repo: Repository, plan: PrunePlan, progress: Callable[[str], None] | None = None) -> PruneResult:
@@ -265,8 +272,11 @@ def run_prune(
     used = referenced_blobs(repo)
     plan = plan_prune(packs, repo.list_packs(), used, max_unused, [f.index_id for f in files])
     if dry_run:
-        return PruneResult(plan)
+        result = PruneResult(plan)
+        result.temporaries, result.temporary_bytes = repo.remove_stale_temporaries(TEMPORARY_AGE_S, dry_run=True)
+        return result
     result = execute_prune(repo, plan, say)
+    result.temporaries, result.temporary_bytes = repo.remove_stale_temporaries(TEMPORARY_AGE_S)
     if repo.config.immutability is not None:
         from sauvegarde.engine.retention_lock import maintain
 

@@ -236,6 +236,15 @@ class Repository:
         ols.reveal(tampered)
         return tampered
 
+    def remove_stale_temporaries(self, older_than_s: float = 3600, dry_run: bool = False) -> tuple[int, int]:
+        """Temporary files left in the storage by killed processes (local storage only), older than
+        ``older_than_s``: removed (unless ``dry_run``); their count and bytes. Needs the exclusive lock."""
+        remove = getattr(self.storage, "remove_temporaries", None)
+        if remove is None:
+            return 0, 0
+        count, size = remove(older_than_s, dry_run)
+        return int(count), int(size)
+
     def delete_object(self, name: str) -> None:
         """Delete an object the repository no longer needs, logging the deletion first where that matters."""
         self.announce_deletions([name])

@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 
@@ -194,6 +195,32 @@ class LocalStorage:
                 except FileNotFoundError:
                     continue
                 yield ObjectInfo(name, size)
+
+    def remove_temporaries(self, older_than_s: float, dry_run: bool = False) -> tuple[int, int]:
+        """Delete the ``.tmp-`` files last written more than ``older_than_s`` seconds ago: what a process killed
+        while saving or spooling left behind (no listing shows them). Returns their count and bytes. Call
+        under an exclusive lock (prune does), so that no backup is writing them."""
+        cutoff = time.time() - older_than_s
+        count = size = 0
+        for dirpath, _dirs, files in os.walk(self.root):
+            for fname in files:
+                if not fname.startswith(".tmp-"):
+                    continue
+                path = os.path.join(dirpath, fname)
+                try:
+                    st = os.lstat(path)
+                    if not stat.S_ISREG(st.st_mode) or st.st_mtime > cutoff:
+                        continue
+                    if not dry_run:
+                        os.unlink(path)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    rel = os.path.relpath(path, self.root)
+                    raise StorageError(f"cannot remove the temporary file {rel}: {exc.strerror}") from None
+                count += 1
+                size += st.st_size
+        return count, size
 
     def delete(self, name: str) -> None:
         try:

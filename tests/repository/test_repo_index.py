@@ -264,6 +264,8 @@ def test_master_index_agrees_with_a_dict(
             if p not in model:
                 assert mi.lookup(p) is None
                 assert p not in mi
+        everything = list(model) + probes  # the vectorized check agrees with one lookup at a time
+        assert mi.known(everything) == [i in mi for i in everything]
         assert {e.id for _pid, e in mi.entries()} == set(model)
 
 

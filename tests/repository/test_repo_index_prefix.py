@@ -180,6 +180,7 @@ def test_prefix_index_agrees_with_a_dict(
                 assert set(copies) <= locations
         assert mi.known(list(model)) == [True] * len(model)
         everything = list(model) + list(probes)  # found, shared prefixes, absent: the same as one by one
+        assert mi.known(everything) == [i in mi for i in everything]
         many = mi.lookup_many(everything)
         assert many == [mi.lookup(i) for i in everything]
         assert all(hit is None or type(hit[1]) is BlobEntry for hit in many)  # == compares tuples only

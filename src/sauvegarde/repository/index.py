@@ -650,18 +650,28 @@ class MasterIndex:
             t = self._table
             if not len(t):
                 found: list[bool] = [False] * n
+                keyed: list[bool] = found
             else:
-                found = t.search(joined, self.id_bytes)[1].tolist()
+                pos, hit = t.search(joined, self.id_bytes)
+                found = hit.tolist()
                 if all(found):
                     return [True] * len(ids)  # the common case (an unchanged re-backup): no loop over IDs
+                arr = np.frombuffer(joined, np.uint8).reshape(n, 32)
+                keyed = (t.keys[pos] == np.ascontiguousarray(arr[:, :8]).view(">u8").ravel()).tolist()
+            pending, exact = self._pending, self._exact
             out: list[bool] = []
             k = 0
             for item in ids:
                 m = len(item) // 32
                 ok = True
                 for j in range(k, k + m):
-                    if not found[j] and not self._has(joined[32 * j : 32 * j + 32]):
-                        ok = False  # (the search above sees one row per key: same first 8 bytes twice: full path)
+                    if found[j]:
+                        continue
+                    blob_id = joined[32 * j : 32 * j + 32]
+                    # the search sees one row per 8-byte key (maybe another blob's): then the full path; no row
+                    # with its key at all: only the dicts can hold it
+                    ok = self._has(blob_id) if keyed[j] else blob_id in pending or (bool(exact) and blob_id in exact)
+                    if not ok:
                         break
                 out.append(ok)
                 k += m

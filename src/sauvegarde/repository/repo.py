@@ -417,8 +417,11 @@ class Repository:
         ids = [content_id(d) for d in datas]
         fresh: list[int] = []
         with self._state_lock:
+            # one vectorized search of the index for the batch; a blob being uploaded is in flight until it is
+            # in the index (the upload adds it there before leaving the in-flight set, under this lock)
+            known = self.index.known(ids)
             for i, blob_id in enumerate(ids):
-                if blob_id in self._inflight or blob_id in self.index:
+                if blob_id in self._inflight or known[i]:
                     continue  # also a repeat within this batch: its first occurrence is now in flight
                 self._inflight.add(blob_id)
                 fresh.append(i)

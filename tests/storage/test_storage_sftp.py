@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sauvegarde.errors import StorageError, TransientStorageError, UsageError
+from sauvegarde.storage.registry import open_storage
 from sauvegarde.storage.sftp import SftpStorage
 from sauvegarde.storage.sftp_connect import SftpLocation, parse_location
 from sshd_server import SshServer, running_server
@@ -141,3 +142,28 @@ def test_upload_throughput(sftp_env: SshServer, tmp_path: Path) -> None:
     finally:
         st.close()
     print(f"sftp loopback: save {up:.0f} MB/s, load {down:.0f} MB/s")
+
+
+def test_old_temporary_files_are_removed_through_the_wrappers(sftp_env: SshServer, tmp_path: Path) -> None:
+    """What a lost connection leaves (``.tmp-`` beside the object it was saving) goes when older than asked, counted
+    in a dry run first; objects and newer temporaries stay. Through open_storage, so the wrappers forward it."""
+    repo = tmp_path / "repo"
+    st = open_storage(sftp_env.url(repo))
+    try:
+        st.create()
+        st.save("data/ab/ab01", b"object")
+        old = [repo / "data" / "ab" / ".tmp-0123-ab02", repo / ".tmp-spool-x.pack"]
+        recent = repo / "data" / "ab" / ".tmp-4567-ab03"
+        for path in [*old, recent]:
+            path.write_bytes(b"partial")
+        two_hours_ago = time.time() - 7200
+        for path in old:
+            os.utime(path, (two_hours_ago, two_hours_ago))
+        assert st.remove_temporaries(3600, dry_run=True) == (2, 14)  # type: ignore[attr-defined]
+        assert all(p.exists() for p in old)
+        assert st.remove_temporaries(3600) == (2, 14)  # type: ignore[attr-defined]
+        assert not any(p.exists() for p in old) and recent.exists()
+        assert st.load("data/ab/ab01") == b"object"
+        assert [i.name for i in st.list("")] == ["data/ab/ab01"]
+    finally:
+        st.close()

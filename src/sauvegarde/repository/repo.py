@@ -237,7 +237,7 @@ class Repository:
         return tampered
 
     def remove_stale_temporaries(self, older_than_s: float = 3600, dry_run: bool = False) -> tuple[int, int]:
-        """Temporary files left in the storage by killed processes (local storage only), older than
+        """Temporary files left in the storage by killed processes (local and SFTP storage), older than
         ``older_than_s``: removed (unless ``dry_run``); their count and bytes. Needs the exclusive lock."""
         remove = getattr(self.storage, "remove_temporaries", None)
         if remove is None:

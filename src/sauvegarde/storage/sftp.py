@@ -21,6 +21,7 @@ import errno
 import posixpath
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, cast
@@ -314,6 +315,41 @@ class SftpStorage:
                     elif stat.S_ISREG(mode) and not entry.filename.startswith(TMP_PREFIX) and name.startswith(prefix):
                         found.append(ObjectInfo(name, entry.st_size or 0))
         return iter(found)
+
+    def remove_temporaries(self, older_than_s: float, dry_run: bool = False) -> tuple[int, int]:
+        """Delete the temporary files (``.tmp-``) of saves cut off by a lost connection or a killed process, last
+        written more than ``older_than_s`` seconds ago by the server's clock; their count and bytes. Under an
+        exclusive lock only (prune)."""
+        cutoff = time.time() - older_than_s
+        count = size = 0
+        with self._pool.channel("removal of temporary files") as sftp:
+            pending = [self.root]
+            while pending:
+                directory = pending.pop()
+                try:
+                    entries = sftp.listdir_attr(directory)
+                except OSError as exc:
+                    if _is_missing(exc):
+                        continue
+                    raise self._error(exc, f"cannot list {directory}") from None
+                for entry in entries:
+                    mode = entry.st_mode or 0
+                    path = posixpath.join(directory, entry.filename)
+                    if stat.S_ISDIR(mode):
+                        pending.append(path)
+                    elif (
+                        stat.S_ISREG(mode) and entry.filename.startswith(TMP_PREFIX) and (entry.st_mtime or 0) <= cutoff
+                    ):
+                        if not dry_run:
+                            try:
+                                sftp.remove(path)
+                            except OSError as exc:
+                                if _is_missing(exc):
+                                    continue
+                                raise self._error(exc, f"cannot remove {path}") from None
+                        count += 1
+                        size += entry.st_size or 0
+        return count, size
 
     def delete(self, name: str) -> None:
         path = self._path(name)

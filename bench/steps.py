@@ -25,6 +25,7 @@ from bench.data import (
     drop_caches,
     du_bytes,
     file_bytes,
+    forget_cached,
     make_big_file,
     mutate,
     read_all,
@@ -75,6 +76,7 @@ class Bench:
         self.restore_root = self.work / "restore"
         self.restore_dir = self.restore_root  # the current restore's target, a fresh directory per restore
         self.restored: list[Path] = []  # removed together once every tool has restored (see remove_restores)
+        self.forgotten = 0  # how many of them have had their page cache dropped (see prepare)
         existing = next(p for p in (self.work, *self.work.parents) if p.exists())
         self.deletions = Deletions(existing)  # restores wait out ext4's recently-deleted inode rule (settle.py)
         self.s3_dir = self.work / "s3"
@@ -108,6 +110,9 @@ class Bench:
     def prepare(self, extra: Iterable[Path] = ()) -> None:
         """Bring the page cache into the same state before each timed command."""
         subprocess.run(["sync"], check=False)
+        for path in self.restored[self.forgotten :]:  # restores verified since the last command: out of the cache
+            forget_cached(path)
+        self.forgotten = len(self.restored)
         if self.args.cache == "cold":
             self.info["drop_caches_ok"] = drop_caches() and self.info.get("drop_caches_ok", True)
         else:
@@ -168,11 +173,11 @@ class Bench:
         self.restore_dir = self.restore_root / f"{tool}-{measure}-{rep}"
         self.rmtree(self.restore_dir)
         self.restore_dir.mkdir(parents=True)
-        self.restored.append(self.restore_dir)
         waited = self.deletions.settle()
         if waited:
             print(f"    (waited {waited:.0f} s for the file system to forget recent deletions: bench/settle.py)")
         self.prepare(extra=[self.s3_dir])
+        self.restored.append(self.restore_dir)  # after prepare: its cache is dropped before the next command
         cmd, cwd = self.commands.restore(tool, repo, self.restore_dir)
         return self.timed(f"{tool}-{measure}-{rep}", cmd, cwd=cwd, env=env)
 
@@ -213,6 +218,7 @@ class Bench:
         for path in self.restored:
             self.rmtree(path)
         self.restored.clear()
+        self.forgotten = 0
         subprocess.run(["sync"], check=False)
 
     # ----- steps ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from sauvegarde.engine.restore import Restore, RestoreOptions
 from sauvegarde.errors import IntegrityError
 from sauvegarde.repository import Repository, layout
-from sauvegarde.repository.blobs import BlobType
+from sauvegarde.repository.blobs import BlobEntry, BlobType
 
 from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
 
@@ -124,3 +124,37 @@ def test_a_blob_damaged_in_every_copy_fails_its_file_and_says_so(tmp_path: Path)
     lost = summary.errors[0]["path"]
     restored = _digests(target / str(src).lstrip("/"))
     assert {k: v for k, v in _digests(src).items() if not lost.endswith(k)} == restored
+
+
+def test_a_missing_pack_is_restored_from_other_copies_reading_each_header_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pack holding the first copy of every data blob is gone: each blob comes from its other copy, and the
+    headers of the packs holding those are read once each, not once per blob."""
+    src = tmp_path / "src"
+    make_files(src, seed=13, count=8)
+    repo = memory_repository(pack_size=16 * 1024 * 1024)  # one data pack, then one more for the second copies
+    snap = backup(repo, src)
+    _store_everything_again(repo)
+    opened = reopen(repo)
+    data = [(pid, e) for pid, e in opened.index.entries() if e.type == BlobType.DATA]
+    first_packs = {opened.index.lookup(e.id)[0] for _pid, e in data}  # type: ignore[index]
+    assert len(first_packs) == 1
+    del memory_objects(repo)[layout.pack_name(first_packs.pop())]
+
+    reads: list[bytes] = []
+    real = Repository.read_pack_header
+
+    def counted(self: Repository, pack_id: bytes, size: int | None = None) -> list[BlobEntry]:
+        reads.append(pack_id)
+        return real(self, pack_id, size)
+
+    monkeypatch.setattr(Repository, "read_pack_header", counted)
+    target = tmp_path / "target"
+    summary = Restore(reopen(repo), snap, RestoreOptions(target=str(target), workers=2)).run()
+
+    assert summary.errors == []
+    assert _digests(target / str(src).lstrip("/")) == _digests(src)
+    assert len(summary.warnings) == len({e.id for _p, e in data})
+    assert all("is missing" in w["warning"] for w in summary.warnings)
+    assert len(reads) == len(set(reads)) >= 1

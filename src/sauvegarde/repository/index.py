@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -382,6 +383,9 @@ class MasterIndex:
         self._pending: dict[bytes, Location] = {}
         self._exact: dict[bytes, Location] = {}  # blobs whose prefix another blob shares, by full ID
         self._lock = threading.Lock()
+        # pack headers read by copies() (a pack's content never changes under its ID): a damaged or missing pack
+        # sends every one of its blobs there, and their other copies are mostly in the same few packs
+        self._copy_headers: OrderedDict[bytes, dict[tuple[int, int], bytes]] = OrderedDict()
 
     @property
     def packs(self) -> list[bytes]:
@@ -583,15 +587,31 @@ class MasterIndex:
                     located.append((self._packs.id(loc[0]), loc, check))
         out: list[tuple[bytes, BlobEntry]] = []
         for pack_id, (_p, off, ln, raw, bt), check in located:
-            if check and self.resolver is not None and out:  # (the first is the one lookup gives, as it is)
-                try:
-                    header = {(e.offset, e.type): e.id for e in self.resolver(pack_id)}
-                except SauvegardeError:
-                    header = {}
-                if header.get((off, bt), blob_id) != blob_id:
-                    continue
+            # the first is the one lookup gives, taken as it is; a row the header does not name stays (it fails
+            # the ID check when read)
+            if check and self.resolver and out and self._copy_header(pack_id).get((off, bt), blob_id) != blob_id:
+                continue
             out.append((pack_id, BlobEntry(bt, blob_id, off, ln, raw)))
         return out
+
+    def _copy_header(self, pack_id: bytes) -> dict[tuple[int, int], bytes]:
+        """A pack's blobs by (offset, type), through the resolver, the last 16 kept; empty if unreadable (not
+        kept: it may read next time)."""
+        with self._lock:
+            header = self._copy_headers.get(pack_id)
+            if header is not None:
+                self._copy_headers.move_to_end(pack_id)
+                return header
+        assert self.resolver is not None
+        try:
+            header = {(e.offset, e.type): e.id for e in self.resolver(pack_id)}
+        except SauvegardeError:
+            return {}
+        with self._lock:
+            self._copy_headers[pack_id] = header
+            while len(self._copy_headers) > 16:
+                self._copy_headers.popitem(last=False)
+        return header
 
     def lookup_many(self, ids: list[bytes]) -> list[tuple[bytes, BlobEntry] | None]:
         """:meth:`lookup` of each ID, the table searched once for all (a restore plans a directory at a time)."""

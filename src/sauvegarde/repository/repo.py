@@ -81,7 +81,8 @@ class Repository:
         self._writers = {t: self._new_writer(t) for t in BlobType}
         self._uploads: ThreadPoolExecutor | None = None
         # Local disks take a pack in a few milliseconds: two uploaders keep up. Remote storage is latency-bound:
-        # more packs in flight. A slot is a finished pack held in memory until stored, so slots bound memory.
+        # more packs in flight. A slot is a finished pack waiting to be stored (a spooled file, read back into
+        # memory for its upload on remote storage), so slots bound memory and temporary disk space.
         self.remote = is_remote(storage)  # requests cost: fewer, larger ones pay
         self._upload_threads = 4 if self.remote else 2
         self._upload_slots = threading.BoundedSemaphore(self._upload_threads + 1)

@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 SEED = 20240601
@@ -40,18 +41,23 @@ def file_bytes(path: Path) -> int:
     return total
 
 
-def read_all(path: Path) -> None:
-    """Read every regular file below PATH once (warms the page cache)."""
+def _regular_files(path: Path) -> Iterator[Path]:
+    """PATH if it is a regular file, else every regular file below it (symlinks not followed)."""
     if not path.exists():
         return
     files = [path] if path.is_file() else (Path(d) / f for d, _, fs in os.walk(path) for f in fs)
     for file in files:
         with contextlib.suppress(OSError):
-            if file.is_symlink() or not file.is_file():
-                continue
-            with open(file, "rb", buffering=0) as f:
-                while f.read(1 << 20):
-                    pass
+            if not file.is_symlink() and file.is_file():
+                yield file
+
+
+def read_all(path: Path) -> None:
+    """Read every regular file below PATH once (warms the page cache)."""
+    for file in _regular_files(path):
+        with contextlib.suppress(OSError), open(file, "rb", buffering=0) as f:
+            while f.read(1 << 20):
+                pass
 
 
 def forget_cached(path: Path) -> None:
@@ -61,13 +67,8 @@ def forget_cached(path: Path) -> None:
     cached pages (about 15 GB in a full run) left so little free memory that every write had to reclaim first:
     a big file restore took twice the CPU time in the second and third repetitions, for every tool.
     """
-    if not path.exists():
-        return
-    files = [path] if path.is_file() else (Path(d) / f for d, _, fs in os.walk(path) for f in fs)
-    for file in files:
+    for file in _regular_files(path):
         with contextlib.suppress(OSError):
-            if file.is_symlink() or not file.is_file():
-                continue
             fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
             try:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)

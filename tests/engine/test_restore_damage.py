@@ -10,7 +10,7 @@ import pytest
 
 from sauvegarde.engine.restore import Restore, RestoreOptions
 from sauvegarde.errors import IntegrityError
-from sauvegarde.repository import Repository, layout
+from sauvegarde.repository import Repository, Snapshot, layout
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 
 from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
@@ -55,6 +55,18 @@ def _store_everything_again(repo: Repository) -> None:
     again.flush()
 
 
+def _backed_up_twice(
+    tmp_path: Path, seed: int, count: int, pack_size: int = 64 * 1024
+) -> tuple[Path, Repository, Snapshot]:
+    """A small tree backed up, then every blob of the repository stored a second time."""
+    src = tmp_path / "src"
+    make_files(src, seed=seed, count=count)
+    repo = memory_repository(pack_size=pack_size)
+    snap = backup(repo, src)
+    _store_everything_again(repo)
+    return src, repo, snap
+
+
 def _damage_first_copies(repo: Repository) -> set[bytes]:
     """Flip a byte inside the copy of each blob the index gives first; the blobs damaged."""
     r = reopen(repo)
@@ -75,11 +87,7 @@ def _damage_first_copies(repo: Repository) -> set[bytes]:
 def test_blobs_with_a_damaged_copy_are_restored_from_the_other(tmp_path: Path) -> None:
     """Every tree and data blob stored twice, and the copy the index names first damaged: restore reads the other
     copies, so every file comes back exact, with a warning per damaged data blob naming the damage."""
-    src = tmp_path / "src"
-    make_files(src, seed=11, count=6)
-    repo = memory_repository()
-    snap = backup(repo, src)
-    _store_everything_again(repo)
+    src, repo, snap = _backed_up_twice(tmp_path, seed=11, count=6)
     damaged = _damage_first_copies(repo)
     opened = reopen(repo)
     data_blobs = {e.id for _p, e in opened.index.entries() if e.type == BlobType.DATA}
@@ -97,11 +105,7 @@ def test_blobs_with_a_damaged_copy_are_restored_from_the_other(tmp_path: Path) -
 
 
 def test_a_blob_damaged_in_every_copy_fails_its_file_and_says_so(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    make_files(src, seed=12, count=2)
-    repo = memory_repository()
-    snap = backup(repo, src)
-    _store_everything_again(repo)
+    src, repo, snap = _backed_up_twice(tmp_path, seed=12, count=2)
     opened = reopen(repo)
     data = sorted((e.id, pid, e) for pid, e in opened.index.entries() if e.type == BlobType.DATA)
     blob_id = data[0][0]
@@ -131,11 +135,8 @@ def test_a_missing_pack_is_restored_from_other_copies_reading_each_header_once(
 ) -> None:
     """The pack holding the first copy of every data blob is gone: each blob comes from its other copy, and the
     headers of the packs holding those are read once each, not once per blob."""
-    src = tmp_path / "src"
-    make_files(src, seed=13, count=8)
-    repo = memory_repository(pack_size=16 * 1024 * 1024)  # one data pack, then one more for the second copies
-    snap = backup(repo, src)
-    _store_everything_again(repo)
+    # one data pack, then one more for the second copies
+    src, repo, snap = _backed_up_twice(tmp_path, seed=13, count=8, pack_size=16 * 1024 * 1024)
     opened = reopen(repo)
     data = [(pid, e) for pid, e in opened.index.entries() if e.type == BlobType.DATA]
     first_packs = {opened.index.lookup(e.id)[0] for _pid, e in data}  # type: ignore[index]

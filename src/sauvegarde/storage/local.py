@@ -76,12 +76,9 @@ class LocalStorage:
             finally:
                 os.close(fd)
             try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise ObjectExists(f"{name}: already exists") from None
+                _link_in_place(name, tmp, path)
             finally:
                 os.unlink(tmp)
-            _fsync_dir(directory)
         except OSError as exc:
             raise StorageError(f"cannot write {name} in {self.root}: {exc.strerror}") from None
 
@@ -103,11 +100,7 @@ class LocalStorage:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            try:
-                os.link(source, path)
-            except FileExistsError:
-                raise ObjectExists(f"{name}: already exists") from None
-            _fsync_dir(directory)
+            _link_in_place(name, source, path)
         except OSError as exc:
             raise StorageError(f"cannot write {name} in {self.root}: {exc.strerror}") from None
 
@@ -239,6 +232,16 @@ class LocalStorage:
 
     def __del__(self) -> None:
         self.close()
+
+
+def _link_in_place(name: str, source: str, path: str) -> None:
+    """Give the durable file ``source`` its object name ``path``: ``link`` refuses an existing name, which makes
+    saving write-once even between processes; then the directory entry is made durable."""
+    try:
+        os.link(source, path)
+    except FileExistsError:
+        raise ObjectExists(f"{name}: already exists") from None
+    _fsync_dir(os.path.dirname(path))
 
 
 def _close(fd: int) -> None:

@@ -23,7 +23,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import paramiko
@@ -300,13 +300,7 @@ class SftpStorage:
             pending = [(start, f"{base}/" if base else "")]
             while pending:
                 directory, rel = pending.pop()
-                try:
-                    entries = sftp.listdir_attr(directory)
-                except OSError as exc:
-                    if _is_missing(exc):
-                        continue
-                    raise self._error(exc, f"cannot list {directory}") from None
-                for entry in entries:
+                for entry in self._entries(sftp, directory):
                     mode = entry.st_mode or 0
                     name = rel + entry.filename
                     if stat.S_ISDIR(mode):
@@ -326,13 +320,7 @@ class SftpStorage:
             pending = [self.root]
             while pending:
                 directory = pending.pop()
-                try:
-                    entries = sftp.listdir_attr(directory)
-                except OSError as exc:
-                    if _is_missing(exc):
-                        continue
-                    raise self._error(exc, f"cannot list {directory}") from None
-                for entry in entries:
+                for entry in self._entries(sftp, directory):
                     mode = entry.st_mode or 0
                     path = posixpath.join(directory, entry.filename)
                     if stat.S_ISDIR(mode):
@@ -350,6 +338,15 @@ class SftpStorage:
                         count += 1
                         size += entry.st_size or 0
         return count, size
+
+    def _entries(self, sftp: paramiko.SFTPClient, directory: str) -> Sequence[paramiko.SFTPAttributes]:
+        """A directory's entries with their attributes; none if it does not exist (any more)."""
+        try:
+            return sftp.listdir_attr(directory)
+        except OSError as exc:
+            if _is_missing(exc):
+                return []
+            raise self._error(exc, f"cannot list {directory}") from None
 
     def delete(self, name: str) -> None:
         path = self._path(name)

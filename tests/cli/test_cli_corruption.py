@@ -8,7 +8,8 @@ from pathlib import Path
 from cli_harness import PASSWORD, Cli
 from cli_trees import MiB, pack_files, random_bytes, read_bytes, restored, write_file
 
-from sauvegarde.repository import Repository
+from sauvegarde.repository import Repository, layout
+from sauvegarde.repository.blobs import BlobType
 from sauvegarde.repository.layout import id_from_name
 from sauvegarde.storage import open_storage
 
@@ -79,3 +80,32 @@ def test_damage_to_one_file_does_not_stop_the_others(cli: Cli, repo: Path, tmp_p
     assert "bad.bin" in res.stderr.decode()
     assert read_bytes(restored(target, src / "good.txt")) == b"good\n"
     assert not os.path.lexists(restored(target, src / "bad.bin"))
+
+
+def test_a_blob_stored_twice_survives_damage_to_one_copy(cli: Cli, repo: Path, tmp_path: Path) -> None:
+    """Every blob written a second time (as a second session that did not load the index does), then the pack the
+    index names first damaged: restore and dump give the exact bytes, and restore warns and exits 0."""
+    src = tmp_path / "src"
+    src.mkdir()
+    victim = random_bytes(2 * MiB, seed=43)
+    write_file(src / "victim.bin", victim)
+    cli.run("backup", src)
+    first = Repository.open(open_storage(str(repo)), PASSWORD.encode())
+    again = Repository.open(open_storage(str(repo)), PASSWORD.encode(), load_index=False)
+    try:
+        entries = [entry for _pid, entry in first.index.entries()]
+        for entry in entries:
+            again.save_blob(BlobType(entry.type), first.load_blob(entry.id))
+        again.flush()
+        looked_up = {first.index.lookup(e.id)[0] for e in entries if e.type == BlobType.DATA}  # type: ignore[index]
+    finally:
+        first.close()
+        again.close()
+    (data_pack,) = looked_up
+    _flip_byte(repo / layout.pack_name(data_pack), 100)  # inside the first blob
+
+    assert cli.run("dump", "latest", src / "victim.bin").stdout == victim
+    target = tmp_path / "target"
+    res = cli.run("restore", "latest", "--target", target)
+    assert "restored from another copy" in res.stderr.decode()
+    assert read_bytes(restored(target, src / "victim.bin")) == victim

@@ -97,10 +97,16 @@ def test_a_blob_stored_twice_survives_damage_to_one_copy(cli: Cli, repo: Path, t
         for entry in entries:
             again.save_blob(BlobType(entry.type), first.load_blob(entry.id))
         again.flush()
-        looked_up = {first.index.lookup(e.id)[0] for e in entries if e.type == BlobType.DATA}  # type: ignore[index]
     finally:
         first.close()
         again.close()
+    # the copy a fresh open looks up first (the order of copies follows the listing of the index objects)
+    fresh = Repository.open(open_storage(str(repo)), PASSWORD.encode())
+    try:
+        assert all(len(fresh.index.copies(e.id)) == 2 for e in entries)
+        looked_up = {fresh.index.lookup(e.id)[0] for e in entries if e.type == BlobType.DATA}  # type: ignore[index]
+    finally:
+        fresh.close()
     (data_pack,) = looked_up
     _flip_byte(repo / layout.pack_name(data_pack), 100)  # inside the first blob
 

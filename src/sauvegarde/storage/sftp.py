@@ -312,8 +312,9 @@ class SftpStorage:
 
     def remove_temporaries(self, older_than_s: float, dry_run: bool = False) -> tuple[int, int]:
         """Delete the temporary files (``.tmp-``) of saves cut off by a lost connection or a killed process, last
-        written more than ``older_than_s`` seconds ago by the server's clock; their count and bytes. Under an
-        exclusive lock only (prune)."""
+        written more than ``older_than_s`` seconds ago (their times are the server's, the age is counted on this
+        machine's clock: an hour's margin covers ordinary skew); their count and bytes. Under an exclusive lock
+        only (prune)."""
         cutoff = time.time() - older_than_s
         count = size = 0
         with self._pool.channel("removal of temporary files") as sftp:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sauvegarde.errors import StorageError, TransientStorageError, UsageError
+from sauvegarde.storage.capabilities import temporary_cleanup
 from sauvegarde.storage.registry import open_storage
 from sauvegarde.storage.sftp import SftpStorage
 from sauvegarde.storage.sftp_connect import SftpLocation, parse_location
@@ -146,7 +147,7 @@ def test_upload_throughput(sftp_env: SshServer, tmp_path: Path) -> None:
 
 def test_old_temporary_files_are_removed_through_the_wrappers(sftp_env: SshServer, tmp_path: Path) -> None:
     """What a lost connection leaves (``.tmp-`` beside the object it was saving) goes when older than asked, counted
-    in a dry run first; objects and newer temporaries stay. Through open_storage, so the wrappers forward it."""
+    in a dry run first; objects and newer temporaries stay. Through open_storage: found behind the wrappers."""
     repo = tmp_path / "repo"
     st = open_storage(sftp_env.url(repo))
     try:
@@ -159,9 +160,11 @@ def test_old_temporary_files_are_removed_through_the_wrappers(sftp_env: SshServe
         two_hours_ago = time.time() - 7200
         for path in old:
             os.utime(path, (two_hours_ago, two_hours_ago))
-        assert st.remove_temporaries(3600, dry_run=True) == (2, 14)  # type: ignore[attr-defined]
+        backend = temporary_cleanup(st)
+        assert isinstance(backend, SftpStorage)
+        assert backend.remove_temporaries(3600, dry_run=True) == (2, 14)
         assert all(p.exists() for p in old)
-        assert st.remove_temporaries(3600) == (2, 14)  # type: ignore[attr-defined]
+        assert backend.remove_temporaries(3600) == (2, 14)
         assert not any(p.exists() for p in old) and recent.exists()
         assert st.load("data/ab/ab01") == b"object"
         assert [i.name for i in st.list("")] == ["data/ab/ab01"]

@@ -47,7 +47,7 @@ from sauvegarde.repository.pack import (
 from sauvegarde.repository.snapshot import Snapshot
 from sauvegarde.storage import Storage
 from sauvegarde.storage.base import Buffer
-from sauvegarde.storage.capabilities import object_lock_storage
+from sauvegarde.storage.capabilities import object_lock_storage, temporary_cleanup
 from sauvegarde.storage.wrappers import is_remote
 from sauvegarde.util.malloc import release_free_memory
 
@@ -240,11 +240,8 @@ class Repository:
     def remove_stale_temporaries(self, older_than_s: float = 3600, dry_run: bool = False) -> tuple[int, int]:
         """Temporary files left in the storage by killed processes (local and SFTP storage), older than
         ``older_than_s``: removed (unless ``dry_run``); their count and bytes. Needs the exclusive lock."""
-        remove = getattr(self.storage, "remove_temporaries", None)
-        if remove is None:
-            return 0, 0
-        count, size = remove(older_than_s, dry_run)
-        return int(count), int(size)
+        backend = temporary_cleanup(self.storage)
+        return (0, 0) if backend is None else backend.remove_temporaries(older_than_s, dry_run)
 
     def delete_object(self, name: str) -> None:
         """Delete an object the repository no longer needs, logging the deletion first where that matters."""

@@ -1,7 +1,9 @@
-"""Optional storage capabilities beyond the base contract: Object Lock (retention, versions, tamper evidence).
+"""Optional storage capabilities beyond the base contract: Object Lock (retention, versions, tamper evidence), and
+the clean-up of temporary files left by interrupted saves.
 
-Only some backends have them (S3 today). Callers ask :func:`object_lock_storage`, which looks through wrappers
-(anything with an ``inner`` storage) for a backend that implements :class:`ObjectLockStorage`.
+Only some backends have them (Object Lock: S3; clean-up: local and SFTP). Callers ask :func:`object_lock_storage`
+or :func:`temporary_cleanup`, which look through wrappers (anything with an ``inner`` storage) for a backend that
+implements :class:`ObjectLockStorage` or :class:`TemporaryCleanup`.
 """
 
 from __future__ import annotations
@@ -89,9 +91,28 @@ class ObjectLockStorage(Protocol):
 
 def object_lock_storage(storage: object) -> ObjectLockStorage | None:
     """The Object Lock capable backend behind ``storage`` (looking through wrappers), or None."""
+    found = _behind_wrappers(storage, ObjectLockStorage)
+    return found if isinstance(found, ObjectLockStorage) else None
+
+
+@runtime_checkable
+class TemporaryCleanup(Protocol):
+    """A backend whose interrupted saves leave temporary files it can find and remove (local, SFTP)."""
+
+    def remove_temporaries(self, older_than_s: float, dry_run: bool = False) -> tuple[int, int]: ...
+
+
+def temporary_cleanup(storage: object) -> TemporaryCleanup | None:
+    """The backend behind ``storage`` (looking through wrappers) that can remove its stale temporary files."""
+    found = _behind_wrappers(storage, TemporaryCleanup)
+    return found if isinstance(found, TemporaryCleanup) else None
+
+
+def _behind_wrappers(storage: object, capability: type) -> object | None:
+    """``storage`` or the first storage it wraps (through ``inner``) that is an instance of ``capability``."""
     seen = 0
     while storage is not None and seen < 16:
-        if isinstance(storage, ObjectLockStorage):
+        if isinstance(storage, capability):
             return storage
         storage = getattr(storage, "inner", None)
         seen += 1

@@ -59,15 +59,6 @@ class ForwardingStorage:
     def close(self) -> None:
         self.inner.close()
 
-    def remove_temporaries(self, older_than_s: float, dry_run: bool = False) -> tuple[int, int]:
-        """The backend's clean-up of temporary files left by killed processes, if it has one (LocalStorage,
-        SftpStorage); (0, 0) otherwise."""
-        remove = getattr(self.inner, "remove_temporaries", None)
-        if remove is None:
-            return 0, 0
-        count, size = remove(older_than_s, dry_run)
-        return int(count), int(size)
-
 
 # ---- retry ------------------------------------------------------------------------------------------------
 

@@ -170,9 +170,9 @@ def open_repo(path: Path) -> dict[str, object]:
     from sauvegarde.storage import open_storage
 
     try:  # as the command line does at start-up (sauvegarde.cli.main), when this version has it
-        from sauvegarde.util.malloc import pin_mmap_threshold
+        from sauvegarde.util.malloc import tune_allocator
 
-        pin_mmap_threshold()
+        tune_allocator()
     except ImportError:
         pass
     meta = json.loads((path / META).read_text()) if (path / META).exists() else {"blobs": 0, "blobs_per_index": 1}

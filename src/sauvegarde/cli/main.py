@@ -13,7 +13,7 @@ import click
 from sauvegarde import __version__
 from sauvegarde.cli.context import AppContext
 from sauvegarde.errors import EXIT_FATAL, SauvegardeError
-from sauvegarde.util.malloc import pin_mmap_threshold
+from sauvegarde.util.malloc import tune_allocator
 
 
 class LazyGroup(click.Group):
@@ -133,7 +133,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def main() -> None:
     # one heap arena per core rather than glibc's eight: S3 first backup of /usr/share, peak 181 -> 172-174 MB
-    pin_mmap_threshold(arenas=max(2, os.cpu_count() or 2))
+    tune_allocator(arenas=max(2, os.cpu_count() or 2))
     # NumPy (the index) does no linear algebra here, yet its OpenBLAS would start a thread per core that spins for
     # a while after the import: 3% of a check's CPU. Before NumPy is imported (lazily, see sauvegarde.util.lazy).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -17,7 +17,7 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
-def pin_mmap_threshold(threshold: int = 1 << 20, arenas: int = 0) -> bool:
+def tune_allocator(threshold: int = 1 << 20, arenas: int = 0) -> bool:
     """Fix glibc's mmap threshold and, if ``arenas``, the number of heap arenas (Linux only); returns whether it
     was applied. Each thread that allocates gets an arena of its own, up to eight per core, and each keeps the
     memory freed in it: a backup's file workers, uploaders and compression threads then hold several partly

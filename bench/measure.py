@@ -1,7 +1,10 @@
 """Timing one command: wall time, peak memory and CPU time, with the results of every repetition.
 
 Peak memory is the max RSS from ``/usr/bin/time -f %M``, or ``os.wait4`` when GNU time is missing: that is the
-largest single process of the child's tree, and every tool here runs as one process. Output goes to a log file.
+largest single process of the child's tree. A tool that forks worker processes (sauvegarde's restore does) would
+look smaller than it is by that measure alone, so the tree is also sampled every 10 ms while the command runs:
+the resident set of the tool's process plus the private memory (USS) of each process it started (pages they
+share with it are counted once, in its RSS), and the larger of the two figures is kept. Output goes to a log file.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,21 +78,16 @@ def timed(
             os.close(fd)
             full = [GNU_TIME, "-f", "%M %U %S", "-o", tfile, *cmd]
             start = time.perf_counter()
+            proc = subprocess.Popen(full, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            sampler = TreeMemory(proc.pid, below=True)
             try:
-                proc = subprocess.run(
-                    full,
-                    cwd=cwd,
-                    env=dict(env),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=out,
-                    timeout=timeout,
-                    check=False,
-                )
+                rc = proc.wait(timeout=timeout)
                 wall = time.perf_counter() - start
-                rc = proc.returncode
             except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
                 wall, rc = time.perf_counter() - start, -1
+            tree_kib = sampler.stop()
             fields = Path(tfile).read_text().strip().splitlines()
             os.unlink(tfile)
             # GNU time prints "Command exited with non-zero status N" before the format line on failure.
@@ -100,13 +99,92 @@ def timed(
         else:
             start = time.perf_counter()
             popen = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            sampler = TreeMemory(popen.pid, below=False)
             _, status, usage = os.wait4(popen.pid, 0)
             wall = time.perf_counter() - start
             popen.returncode = rc = os.waitstatus_to_exitcode(status)
             maxrss, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
-    run = Run(ok=rc == 0, wall_s=round(wall, 3), maxrss_kib=maxrss, cpu_s=round(cpu, 2))
+            tree_kib = sampler.stop()
+    run = Run(ok=rc == 0, wall_s=round(wall, 3), maxrss_kib=max(maxrss, tree_kib), cpu_s=round(cpu, 2))
     if rc != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         run.note = f"exit {rc}: " + " | ".join(tail)
         print(f"    FAILED {log.stem}: {run.note}", file=sys.stderr)
     return run
+
+
+class TreeMemory:
+    """Samples, every 10 ms until stopped, the memory of a tool's process tree: the tool's RSS plus the private
+    memory of its descendants. ``below``: ``pid`` is a wrapper (GNU time) and the tool is its child. Only while
+    the tool has descendants is anything read beyond two small /proc files; 0 if it never had any."""
+
+    def __init__(self, pid: int, below: bool) -> None:
+        self._pid = pid
+        self._below = below
+        self._peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tree-memory", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self._peak_kib
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.01):
+            tool = self._pid
+            if self._below:
+                kids = _children(self._pid)
+                if not kids:
+                    continue
+                tool = kids[0]
+            descendants = _descendants(tool)
+            if not descendants:
+                continue
+            total = _status_kib(tool, "VmRSS:") + sum(_private_kib(p) for p in descendants)
+            self._peak_kib = max(self._peak_kib, total)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out.extend(int(x) for x in fh.read().split())
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    todo = _children(pid)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(_children(p))
+    return out
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _private_kib(pid: int) -> int:
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return total

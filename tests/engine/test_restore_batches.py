@@ -1,5 +1,6 @@
-"""restore writes planned batches of files while the walk plans the next: with batches of a few files, a tree
-with hardlinks, duplicates and empty files comes back exact, and a lost pack only costs the files it feeds."""
+"""restore writes planned batches of files (here, or in child processes while the walk plans the next): with
+batches of a few files, a tree with hardlinks, duplicates and empty files comes back exact, and a lost pack only
+costs the files it feeds."""
 
 from __future__ import annotations
 
@@ -43,15 +44,17 @@ def hardlink_groups(files: dict[str, tuple[str, int]]) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values() if len(g) > 1}
 
 
+@pytest.mark.parametrize("processes", [0, 2])
 @pytest.mark.parametrize("batch", [1, 3, 4096])
-def test_batched_restore_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
+def test_batched_restore_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int, processes: int) -> None:
     monkeypatch.setattr(restore_module, "_BATCH_FILES", batch)
     src = tmp_path / "src"
     make_tree(src)
     repo = memory_repository()
     snap = backup(repo, src)
     target = tmp_path / "target"
-    summary = Restore(reopen(repo), snap, RestoreOptions(target=str(target), verify=True, workers=2)).run()
+    opts = RestoreOptions(target=str(target), verify=True, workers=2, processes=processes)
+    summary = Restore(reopen(repo), snap, opts).run()
     assert summary.errors == []
     before, after = snapshot_of(src), snapshot_of(target / str(src).lstrip("/"))
     assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}

@@ -1,0 +1,126 @@
+"""Work done in a forked child process, for CPU-bound Python that one interpreter lock would serialise.
+
+The child starts as a copy of the parent (the opened repository, its key and index are there, nothing is sent
+over), runs one function and ends with ``os._exit``: no ``atexit`` handler, no repository lock released, no
+buffered output flushed twice. While it runs it may send small messages (progress); its return value comes back
+last. The parent reads the pipe on a thread of its own, so it can go on working meanwhile.
+
+A child that raises, or dies (killed, out of memory), gives :class:`ChildFailed` on :meth:`Child.wait`, never a
+result: the caller decides whether to redo the work in-process. Only for work that touches local files and no
+network connection a parent thread may be using (an S3 or SSH session cannot be shared with a copy of itself).
+The parent's other threads do not exist in the child: the child must not take a lock they may hold (make fresh
+ones) and must not print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection, Pipe
+from typing import Any
+
+Send = Callable[[Any], None]
+
+_RESULT = "result"
+_FAILED = "failed"
+_MESSAGE = "message"
+
+
+class ChildFailed(Exception):
+    """The child raised or died before returning its result."""
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork")
+
+
+class Child:
+    """``work(send)`` run in a forked child; ``on_message`` is called (on a parent thread) for each ``send``."""
+
+    def __init__(self, work: Callable[[Send], Any], on_message: Callable[[Any], None]) -> None:
+        reader, writer = Pipe(duplex=False)
+        # objects alive now are never scanned by the child's collector, which would otherwise touch (and so
+        # copy) every page of the parent's heap
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except BaseException:
+            gc.unfreeze()
+            raise
+        if pid == 0:  # pragma: no cover - the child; its effects are what the tests check
+            reader.close()
+            _run_child(work, writer)
+        gc.unfreeze()
+        writer.close()
+        self.pid = pid
+        self._conn = reader
+        self._on_message = on_message
+        self._outcome: tuple[str, Any] = (_FAILED, "worker process ended without a result")
+        self._thread = threading.Thread(target=self._read, name=f"child-{pid}", daemon=True)
+        self._thread.start()
+        self._status: int | None = None
+
+    def _read(self) -> None:
+        try:
+            while True:
+                kind, value = self._conn.recv()
+                if kind == _MESSAGE:
+                    self._on_message(value)
+                else:
+                    self._outcome = (kind, value)
+        except (EOFError, OSError):
+            pass
+        finally:
+            self._conn.close()
+
+    def wait(self) -> Any:
+        """The child's result, once it has ended; raises ChildFailed if it gave none."""
+        self._thread.join()
+        self._reap()
+        kind, value = self._outcome
+        if kind == _RESULT:
+            return value
+        status = self._status or 0
+        if os.WIFSIGNALED(status):
+            value = f"{value} (killed by signal {os.WTERMSIG(status)})"
+        raise ChildFailed(value)
+
+    def kill(self) -> None:
+        """Stop the child if it still runs, and reap it."""
+        if self._status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        self._thread.join()
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._status is None:
+            _, self._status = os.waitpid(self.pid, 0)
+
+
+def _run_child(work: Callable[[Send], Any], writer: Connection) -> None:  # pragma: no cover - runs in the child
+    lock = threading.Lock()  # the child's own threads may send progress at the same time
+
+    def send(value: Any) -> None:
+        with lock:
+            writer.send((_MESSAGE, value))
+
+    code = 1
+    try:
+        try:
+            outcome: tuple[str, Any] = (_RESULT, work(send))
+            code = 0
+        except BaseException as exc:  # reported to the parent, which decides
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+            outcome = (_FAILED, f"worker process failed: {type(exc).__name__}: {exc}{where}")
+        with lock:
+            writer.send(outcome)
+        writer.close()
+    finally:
+        os._exit(code)

@@ -231,7 +231,9 @@ class Bench:
         self.info["cache_mode"] = self.args.cache
         self.info["quick"] = self.args.quick
         self.info["repeat"] = self.args.repeat
-        self.info["memory_method"] = "/usr/bin/time -f %M" if self.gnu_time else "os.wait4 ru_maxrss"
+        self.info["memory_method"] = (
+            "/usr/bin/time -f %M" if self.gnu_time else "os.wait4 ru_maxrss"
+        ) + ", or more: the tool's RSS plus its child processes' private memory, sampled every 10 ms"
         self.info["restores_wait_for_deletions"] = self.deletions.applies
         tree_steps = [s for s in TREE_STEPS if s in self.steps]
         if "big" in self.steps:

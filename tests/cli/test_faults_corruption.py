@@ -52,6 +52,14 @@ def _open(repo: Path, load_index: bool) -> Repository:
     return Repository.open(open_storage(str(repo)), PASSWORD.encode(), load_index=load_index)
 
 
+def _index_packs(repo: Path, rel: Path) -> list[bytes]:
+    r = _open(repo, load_index=False)
+    try:
+        return list(r.load_index_file(id_from_name(rel.name)).packs)
+    finally:
+        r.close()
+
+
 def _pack_blobs(repo: Path, rel: Path) -> list[BlobEntry]:
     r = _open(repo, load_index=False)
     try:
@@ -98,16 +106,24 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     build(state, both)
     cli.run("backup", source)
     new = {p.relative_to(repo) for p in repo.rglob("*") if p.is_file()} - before
+    # The backup's worker processes each write packs and an index object of their own: the index damaged is one
+    # that lists both a new data pack and a new tree pack, and those are the packs damaged (a deleted index must
+    # name them); the tests work out what each held.
     objects: dict[str, Path] = {}
-    for rel in new:
-        if rel.parts[0] == "data":
-            types = {e.type for e in _pack_blobs(repo, rel)}
-            assert len(types) == 1, (rel, types)
-            kind = "tree_pack" if types == {BlobType.TREE} else "data_pack"
-            assert kind not in objects, f"the second backup wrote more than one {kind}: {sorted(map(str, new))}"
-            objects[kind] = rel
-        elif rel.parts[0] in ("index", "snapshots"):
-            objects["index" if rel.parts[0] == "index" else "snapshot"] = rel
+    packs = {rel.name: rel for rel in new if rel.parts[0] == "data"}
+    for rel in sorted(new):
+        if rel.parts[0] == "snapshots":
+            objects["snapshot"] = rel
+        if rel.parts[0] != "index" or "index" in objects:
+            continue
+        kinds: dict[str, Path] = {}
+        for pack_id in sorted(_index_packs(repo, rel)):
+            if pack_id.hex() in packs:
+                types = {e.type for e in _pack_blobs(repo, packs[pack_id.hex()])}
+                assert len(types) == 1, (pack_id.hex(), types)
+                kinds.setdefault("tree_pack" if types == {BlobType.TREE} else "data_pack", packs[pack_id.hex()])
+        if len(kinds) == 2:
+            objects.update(kinds, index=rel)
     assert set(objects) == set(TARGETS), sorted(map(str, new))
     first, latest = snapshot_ids(cli, repo)
     return Base(cli, repo, source, state, first, latest, objects)

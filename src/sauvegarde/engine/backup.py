@@ -6,6 +6,10 @@ snapshot; only new or changed files go to a pool of file workers, which chunk, h
 tree finisher thread that waits for its entries and saves its tree blob; directories reach it in post-order, so a
 subdirectory's tree ID is always known before its parent's. The number of files in flight is bounded, which bounds
 memory. The snapshot is written only after every pack and index object is stored.
+
+On a local repository the subdirectories of the first directory backed up are shared among forked copies of this
+process, each a walk, file workers and tree finisher of its own (see "child processes" below): per-file Python
+work no longer waits for one interpreter lock.
 """
 
 from __future__ import annotations
@@ -21,11 +25,19 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sauvegarde import __version__
 from sauvegarde.chunking import Chunker
-from sauvegarde.engine.events import Counters, FileError, FileWarning, Reporter, ignore
+from sauvegarde.engine.events import (
+    Counters,
+    FileError,
+    FileWarning,
+    Reporter,
+    SentCounters,
+    add_progress,
+    ignore,
+)
 from sauvegarde.engine.find import SnapshotFilter, filter_snapshots
 from sauvegarde.engine.observe import BackupObserver, BlockSampler
 from sauvegarde.engine.parent import (
@@ -44,6 +56,7 @@ from sauvegarde.repository.blobs import BlobType
 from sauvegarde.repository.snapshot import format_time
 from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
+from sauvegarde.util.forked import Child, ChildFailed, Send, can_fork
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in a file's place must not block
@@ -71,6 +84,9 @@ class BackupOptions:
     # 2 workers 9.1 s); large files release it while they are hashed, compressed and encrypted
     workers: int = max(2, min(4, os.cpu_count() or 2))
     observer: BackupObserver | None = None  # sees sampled blocks of the files read (the ransomware guard)
+    # the subdirectories of the first directory backed up are shared among this many forked processes, each with
+    # its own file workers (local repositories only; 0: everything in this process); see _start_split
+    processes: int = min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -118,6 +134,45 @@ class _Batch:
 
 
 _Entry = Node | Wire | _Dir | tuple[_Batch, int] | Future[Node | None]
+_PLACEHOLDER: Node = Node(name=b"", type=DIR)  # a subdirectory a child process backs up (see _join_split)
+_GONE: Node = Node(name=b"", type=DIR)  # ... and that turned out not to be there
+
+
+def _resolved(e: _Entry) -> Node | Wire | None:
+    """The node of a walked entry, once its worker is done (None: it was skipped)."""
+    if isinstance(e, Node | dict):
+        return e
+    if isinstance(e, _Dir):
+        e.done.wait()
+        return e.node if e.node is not None and e.node.subtree is not None else None
+    if isinstance(e, tuple):
+        batch, i = e
+        batch.submitted.wait()
+        assert batch.future is not None
+        return batch.future.result()[i]
+    return e.result()
+
+
+class _Split:
+    """The subdirectories of one directory, shared among child processes."""
+
+    def __init__(self, base: bytes, names: list[bytes], parents: dict[bytes, Wire]) -> None:
+        import multiprocessing
+
+        self.base = base
+        self.names = names
+        self.parents = parents
+        self.positions = dict.fromkeys(names, -1)  # name -> its index in the directory's entries
+        self.children: list[Child] = []
+        self._next = multiprocessing.Value("q", 0)  # shared memory, with a lock of its own
+
+    def take(self) -> int | None:
+        with self._next.get_lock():
+            i = int(self._next.value)
+            if i >= len(self.names):
+                return None
+            self._next.value = i + 1
+        return i
 
 
 class Backup:
@@ -140,6 +195,11 @@ class Backup:
         self._abort = threading.Event()
         # stores the chunks of large files (see _read_content); threads start with the first such chunk
         self._chunk_pool = ThreadPoolExecutor(options.workers, thread_name_prefix="chunk")
+        self._split_at: set[bytes] = set()  # the backed-up directories whose subdirectories may be split
+        self._split_tried = False  # only the first: later, this process's threads are at work (see _start_split)
+        self._work_started = False  # file content handed to the workers (no fork after that)
+        self._children_stored = 0  # bytes of packs the child processes wrote
+        self._split: _Split | None = None
 
     # ---- entry point ----------------------------------------------------------------------------------
 
@@ -169,6 +229,8 @@ class Backup:
         except BaseException:
             # Interrupted or failed: stop the workers quickly. Nothing written so far can harm the repository.
             self._abort.set()
+            for child in self._split.children if self._split is not None else ():
+                child.kill()
             raise
         finally:
             self._submit_batch(pool)  # the tree finisher may be waiting for it (its files are skipped on abort)
@@ -180,7 +242,7 @@ class Backup:
             raise self._finisher_error
         root_id = self._save_tree(root)
         self.repo.flush()
-        self.summary.bytes_added = self.repo.stored_bytes
+        self.summary.bytes_added = self.repo.stored_bytes + self._children_stored
         self.summary.duration_s = round(time.monotonic() - start, 3)
         summary = {
             k: v for k, v in self.summary.as_dict().items() if k not in ("snapshot_id", "parent", "errors", "warnings")
@@ -222,9 +284,13 @@ class Backup:
         if "/" in paths:
             root = _Dir(None)
             self._root_dev = os.lstat("/").st_dev
-            self._fill_dir(root, b"/", parent_root, pool)
+            self._split_at.add(b"/")
+            split = self._fill_dir(root, b"/", parent_root, pool)
+            if split is not None:
+                self._join_split(root, split, pool)
             return root
         layout: dict[bytes, object] = {}
+        self._split_at.update(os.fsencode(p) for p in paths)
         for p in paths:
             parts = [os.fsencode(x) for x in p.split("/") if x]
             cur = layout
@@ -290,6 +356,7 @@ class Backup:
             self._count("files_unmodified", node.size)
             self.counters.add(files=1, nbytes=node.size)
             return node
+        self._work_started = True
         if node.size >= self.repo.config.chunker.min_size:
             self._slots.acquire()
             fut = pool.submit(self._save_file, path, node, pnode)
@@ -378,7 +445,9 @@ class Backup:
     def _save_dir(self, path: bytes, node: Node, pnode: Wire | None, pool: ThreadPoolExecutor) -> _Dir:
         d = _Dir(node)
         parents = self._parents.subtree(pnode)
-        self._fill_dir(d, path, parents, pool)
+        split = self._fill_dir(d, path, parents, pool)
+        if split is not None:
+            self._join_split(d, split, pool)
         if parents and d.unchanged == len(parents) == len(d.entries):
             # the same entries, each byte for byte (same keys in the same order, names sorted): the tree would
             # encode to the parent's blob, which the listing was just read from
@@ -387,7 +456,7 @@ class Backup:
         self._finish_queue.put(d)
         return d
 
-    def _fill_dir(self, d: _Dir, path: bytes, parents: dict[bytes, Wire], pool: ThreadPoolExecutor) -> None:
+    def _fill_dir(self, d: _Dir, path: bytes, parents: dict[bytes, Wire], pool: ThreadPoolExecutor) -> _Split | None:
         with self._summary_lock:
             self.summary.dirs += 1
         try:
@@ -401,15 +470,27 @@ class Backup:
             names = [name for name in names if not excluder.excluded(base + b"/" + name)]
         if self.opts.observer is not None:
             self.opts.observer.directory(base or b"/", parents, names)
+        split = self._start_split(path, base, names, parents) if path in self._split_at else None
         for start in range(0, len(names), _STAT_BATCH):
-            self._fill_entries(d, base, names[start : start + _STAT_BATCH], parents, pool)
+            self._fill_entries(d, base, names[start : start + _STAT_BATCH], parents, pool, split)
+        return split
 
     def _fill_entries(
-        self, d: _Dir, base: bytes, names: list[bytes], parents: dict[bytes, Wire], pool: ThreadPoolExecutor
+        self,
+        d: _Dir,
+        base: bytes,
+        names: list[bytes],
+        parents: dict[bytes, Wire],
+        pool: ThreadPoolExecutor,
+        split: _Split | None = None,
     ) -> None:
         """Stat some entries of a directory and add them to its tree, carrying unchanged files over."""
         listed: list[tuple[bytes, bytes, os.stat_result]] = []
         for name in names:
+            if split is not None and name in split.positions:
+                split.positions[name] = len(d.entries)  # written by a child process; see _join_split
+                d.entries.append(_PLACEHOLDER)
+                continue
             child = base + b"/" + name
             try:
                 listed.append((child, name, os.lstat(child)))
@@ -625,26 +706,141 @@ class Backup:
     def _save_tree(self, d: _Dir) -> bytes:
         if d.same_as is not None:
             return d.same_as
-        nodes: list[Node | Wire] = []
-        for e in d.entries:
-            if isinstance(e, Node | dict):
-                nodes.append(e)
-            elif isinstance(e, _Dir):
-                e.done.wait()
-                if e.node is not None and e.node.subtree is not None:
-                    nodes.append(e.node)
-            elif isinstance(e, tuple):
-                batch, i = e
-                batch.submitted.wait()
-                assert batch.future is not None
-                n = batch.future.result()[i]
-                if n is not None:
-                    nodes.append(n)
-            else:
-                n = e.result()
-                if n is not None:
-                    nodes.append(n)
+        nodes = [n for n in map(_resolved, d.entries) if n is not None]
         return self.repo.save_blob(BlobType.TREE, Tree.encode_entries(nodes))[0]
+
+    # ---- child processes ------------------------------------------------------------------------------
+    # Unchanged and small files cost Python work each (stat, compare, read, hash and store calls) under one
+    # interpreter lock. The subdirectories of the first directory backed up are shared among forked copies of
+    # this process: each takes the next one not taken (a counter in shared memory), backs it up with file
+    # workers and a tree finisher of its own, writes its packs and index objects, and returns the subdirectories'
+    # nodes (with their tree IDs), its summary and the guard's observations. This process backs up the files
+    # beside them meanwhile. The fork happens before this process has stored anything or started a worker, so
+    # a child begins with no pack half written and no lock held by a thread it does not have. A child that fails
+    # gives nothing: its subdirectories are backed up again here, and whatever it stored is unreferenced data a
+    # later prune removes.
+
+    def _start_split(self, path: bytes, base: bytes, names: list[bytes], parents: dict[bytes, Wire]) -> _Split | None:
+        if self._split_tried:
+            return None
+        self._split_tried = True
+        observer = self.opts.observer
+        if (
+            self.opts.processes < 1
+            or not self.repo.shared_by_processes
+            or not can_fork()
+            or self._work_started
+            or self.repo.has_unsaved_work()
+            or (observer is not None and not hasattr(observer, "child_state"))
+        ):
+            return None
+        try:
+            subdirs = _subdir_names(path, set(names))
+        except OSError:
+            return None  # the walk reports it
+        if len(subdirs) < 2:
+            return None
+        split = self._split = _Split(base, subdirs, parents)
+        for _ in range(self.opts.processes):
+            split.children.append(Child(lambda send: self._child_work(split, send), add_progress(self.counters)))
+        return split
+
+    def _child_work(self, split: _Split, send: Send) -> dict[str, object]:  # pragma: no cover - in the child
+        self.repo.after_fork()
+        self._summary_lock = threading.Lock()  # a parent thread may hold the old locks: fresh ones
+        self.summary = BackupSummary()
+        self.counters = SentCounters(send)
+        self.report = ignore  # errors and warnings go back with the summary
+        self._slots = threading.BoundedSemaphore(_MAX_IN_FLIGHT)
+        self._finish_queue = queue.Queue()
+        self._batch = _Batch()
+        self._local = threading.local()
+        workers = max(1, self.opts.workers // max(1, self.opts.processes))
+        self._chunk_pool = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
+        observer = self.opts.observer
+        if observer is not None:
+            observer.start_child()  # type: ignore[attr-defined]
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="file")
+        finisher = threading.Thread(target=self._finish_loop, name="tree-finisher", daemon=True)
+        finisher.start()
+        taken: list[tuple[int, _Entry | None]] = []
+        try:
+            while (i := split.take()) is not None:
+                name = split.names[i]
+                path = split.base + b"/" + name
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    self._warn(path, "vanished before it could be read")
+                    taken.append((i, None))
+                    continue
+                except OSError as exc:
+                    self._error(path, exc)
+                    taken.append((i, None))
+                    continue
+                taken.append((i, self._save_entry(path, name, st, split.parents.get(name), pool)))
+        finally:
+            self._submit_batch(pool)
+            self._finish_queue.put(None)
+            finisher.join()
+            pool.shutdown(wait=True)
+            self._chunk_pool.shutdown(wait=True)
+        if self._finisher_error is not None:
+            raise self._finisher_error
+        nodes = {i: _resolved(e) if e is not None else None for i, e in taken}
+        self.repo.flush()
+        self.counters.send_now()
+        return {
+            "nodes": nodes,
+            "summary": self.summary,
+            "stored": self.repo.stored_bytes,
+            "observer": observer.child_state() if observer is not None else None,  # type: ignore[attr-defined]
+        }
+
+    def _join_split(self, d: _Dir, split: _Split, pool: ThreadPoolExecutor) -> None:
+        """Wait for the children; put their subdirectories' nodes in place, or back them up here if a child
+        failed."""
+        done: dict[int, Node | Wire | None] = {}
+        for child in split.children:
+            try:
+                result = child.wait()
+            except ChildFailed as exc:
+                self._warn(split.base or b"/", f"{exc}; its part of the backup is done again by the main process")
+                continue
+            done.update(result["nodes"])
+            self._merge_child(result)
+        for i, name in enumerate(split.names):
+            pos = split.positions[name]
+            if i in done:
+                node = done[i]
+                d.entries[pos] = node if node is not None else _GONE
+                continue
+            path = split.base + b"/" + name
+            try:
+                entry = self._save_entry(path, name, os.lstat(path), split.parents.get(name), pool)
+            except FileNotFoundError:
+                self._warn(path, "vanished before it could be read")
+                entry = None
+            except OSError as exc:
+                self._error(path, exc)
+                entry = None
+            d.entries[pos] = entry if entry is not None else _GONE
+        d.entries = [e for e in d.entries if e is not _GONE]
+
+    def _merge_child(self, result: dict[str, Any]) -> None:
+        child: BackupSummary = result["summary"]
+        with self._summary_lock:
+            for key in ("files_new", "files_changed", "files_unmodified", "dirs", "bytes_processed"):
+                setattr(self.summary, key, getattr(self.summary, key) + getattr(child, key))
+            self.summary.errors.extend(child.errors)
+            self.summary.warnings.extend(child.warnings)
+        self._children_stored += result["stored"]
+        for error in child.errors:
+            self.report(FileError(error["path"], error["error"]))
+        for warning in child.warnings:
+            self.report(FileWarning(warning["path"], warning["warning"]))
+        if self.opts.observer is not None and result["observer"] is not None:
+            self.opts.observer.merge_child(result["observer"])  # type: ignore[attr-defined]
 
     # ---- reporting ------------------------------------------------------------------------------------
 
@@ -696,6 +892,12 @@ def _list_dir(path: bytes) -> list[bytes]:
         return sorted(os.fsencode(name) for name in os.listdir(fd))
     finally:
         os.close(fd)
+
+
+def _subdir_names(path: bytes, names: set[bytes]) -> list[bytes]:
+    """Those of ``names`` that are directories in ``path`` (from the listing's file types: no stat), sorted."""
+    with os.scandir(path) as it:  # a bytes path: bytes names
+        return sorted(e.name for e in it if e.name in names and e.is_dir(follow_symlinks=False))
 
 
 def _stdin_parts(filename: str) -> list[bytes]:

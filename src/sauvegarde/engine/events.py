@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,40 @@ class Counters:
         with self._lock:
             self.total_files += files
             self.total_bytes += nbytes
+
+
+class SentCounters(Counters):
+    """A child process's counters: what it does is sent to the parent (``send((files, nbytes))``), at most every
+    0.2 s; :meth:`send_now` sends the rest. The parent adds the pairs to its own counters (see
+    :func:`add_progress`)."""
+
+    def __init__(self, send: Callable[[Any], None]) -> None:
+        super().__init__()
+        self._send = send
+        self._sent_at = time.monotonic()
+        self._files = self._bytes = 0
+
+    def add(self, files: int = 0, nbytes: int = 0) -> None:
+        with self._lock:
+            self._files += files
+            self._bytes += nbytes
+            if time.monotonic() - self._sent_at < 0.2:
+                return
+        self.send_now()
+
+    def send_now(self) -> None:
+        with self._lock:
+            files, nbytes, self._files, self._bytes = self._files, self._bytes, 0, 0
+            self._sent_at = time.monotonic()
+        if files or nbytes:
+            self._send((files, nbytes))
+
+
+def add_progress(counters: Counters) -> Callable[[Any], None]:
+    """The parent's side of :class:`SentCounters`: a message handler adding a child's progress to ``counters``."""
+
+    def on_message(message: Any) -> None:
+        files, nbytes = message
+        counters.add(files=files, nbytes=nbytes)
+
+    return on_message

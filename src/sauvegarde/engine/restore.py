@@ -18,12 +18,18 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from sauvegarde.engine.events import Counters, FileError, FileWarning, Reporter, ignore
+from sauvegarde.engine.events import (
+    Counters,
+    FileError,
+    FileWarning,
+    Reporter,
+    SentCounters,
+    add_progress,
+    ignore,
+)
 from sauvegarde.engine.verify import metadata_differences
 from sauvegarde.engine.walk import TreeLoader, resolve
 from sauvegarde.errors import ObjectNotFound, SauvegardeError
@@ -129,7 +135,7 @@ class Restore:
         # pack ID -> blob ID -> (entry, uses)
         self._plan: dict[bytes, dict[bytes, tuple[BlobEntry, list[_Use]]]] = {}
         # batches being written by child processes, oldest first (see _flush)
-        self._children: list[tuple[Child, _Batch]] = []
+        self._children: list[tuple[Child, list[bytes]]] = []  # and where the batch's files go
         self._forking = options.processes > 0 and not repo.remote and can_fork()
         self._forked = False
         self._max_run = _MAX_RUN_REMOTE if repo.remote else _MAX_RUN
@@ -138,7 +144,7 @@ class Restore:
         try:
             return self._run()
         finally:
-            for child, _batch in self._children:  # only on the way out of an error: all are waited otherwise
+            for child, _paths in self._children:  # only on the way out of an error: all are waited otherwise
                 child.kill()
 
     def _run(self) -> RestoreSummary:
@@ -358,16 +364,18 @@ class Restore:
     # metadata wait until every child has ended.
 
     def _fork_batch(self, files: list[_File]) -> None:
-        batch = _Batch([f.out for f in files])
-        child = Child(lambda send: self._child_work(files, send), batch.progress(self.counters))
-        self._children.append((child, batch))
+        child = Child(lambda send: self._child_work(files, send), add_progress(self.counters))
+        # only the paths are kept, to remove the files if the child fails (not the files, for a second try: 10 MiB
+        # more at the peak for something that should never happen)
+        self._children.append((child, [f.out for f in files]))
 
     def _child_work(self, files: list[_File], send: Send) -> dict[str, object]:  # pragma: no cover - in the child
         """In the child: write the batch with this process's share of the threads; return the summary."""
+        self.repo.after_fork()
         self._lock = threading.Lock()  # a parent thread may have held the old one at the fork
         self.report = ignore  # events are sent back with the summary and reported by the parent
         self.summary = RestoreSummary()
-        self.counters = _SentCounters(send)
+        self.counters = SentCounters(send)
         self.opts.workers = max(1, self.opts.workers // max(1, self.opts.processes))
         self._max_run = _MAX_RUN_CHILD
         self._write_batch(files)
@@ -384,14 +392,13 @@ class Restore:
         }
 
     def _wait_child(self) -> None:
-        child, batch = self._children.pop(0)
+        child, paths = self._children.pop(0)
         try:
             result = child.wait()
         except ChildFailed as exc:
-            # any of its files may be half written: each is removed and reported (the files themselves are not
-            # kept for a second try: 10 MiB more at the peak for something that should never happen)
+            # any of its files may be half written: each is removed and reported
             self._forking = False  # the next batches are written here
-            for out in batch.paths:
+            for out in paths:
                 self._error(out[len(self._target) :], f"{exc}; file not restored")
                 with contextlib.suppress(OSError):
                     os.unlink(out)
@@ -634,45 +641,6 @@ class Restore:
         with self._lock:
             self.summary.warnings.append({"path": text, "warning": msg})
         self.report(FileWarning(text, msg))
-
-
-class _Batch:
-    """A batch of files handed to a child process."""
-
-    def __init__(self, paths: list[bytes]) -> None:
-        self.paths = paths  # where its files go, to remove them if the child fails
-
-    def progress(self, counters: Counters) -> Callable[[Any], None]:
-        def on_message(message: Any) -> None:
-            files, nbytes = message
-            counters.add(files=files, nbytes=nbytes)
-
-        return on_message
-
-
-class _SentCounters(Counters):
-    """A child's counters: what it does is sent to the parent, at most every 0.2 s."""
-
-    def __init__(self, send: Send) -> None:
-        super().__init__()
-        self._send = send
-        self._sent_at = time.monotonic()
-        self._files = self._bytes = 0
-
-    def add(self, files: int = 0, nbytes: int = 0) -> None:
-        with self._lock:
-            self._files += files
-            self._bytes += nbytes
-            if time.monotonic() - self._sent_at < 0.2:
-                return
-        self.send_now()
-
-    def send_now(self) -> None:
-        with self._lock:
-            files, nbytes, self._files, self._bytes = self._files, self._bytes, 0, 0
-            self._sent_at = time.monotonic()
-        if files or nbytes:
-            self._send((files, nbytes))
 
 
 def _ancestors(paths: frozenset[bytes]) -> frozenset[bytes]:

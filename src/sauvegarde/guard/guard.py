@@ -59,6 +59,7 @@ class Guard:
         self._canary_rules: list[tuple[str, str]] = []
         self._canaries_seen: set[bytes] = set()
         self._checked = itertools.count()  # next() is atomic under the GIL
+        self._checked_by_children = 0
         self._deleted = 0
         self._has_parent = False
         self._history: list[float] = []
@@ -159,6 +160,56 @@ class Guard:
     def finish(self, summary: dict[str, Any]) -> dict[str, Any] | None:
         return self.verdict(summary).as_dict() | {"mode": self.mode}
 
+    # ---- backups shared among processes (see engine.backup, "child processes") -------------------------
+
+    def start_child(self) -> None:
+        """In a forked child: forget what the parent had seen (it keeps it) and take fresh locks."""
+        self._lock = threading.Lock()
+        self._findings = []
+        self._dirs = {}
+        self._canary_rules = []
+        self._canaries_seen = set()
+        self._checked = itertools.count()
+        self._deleted = 0
+        self._renamed = {}
+        self._parent_files = {}
+        self._new_texts = {}
+
+    def child_state(self) -> dict[str, Any]:
+        """What a child saw, for :meth:`merge_child` in the parent (plain data: it is pickled)."""
+        with self._lock:
+            return {
+                "findings": self._findings,
+                "dirs": self._dirs,
+                "canary_rules": self._canary_rules,
+                "canaries_seen": self._canaries_seen,
+                "checked": next(copy.copy(self._checked)),
+                "deleted": self._deleted,
+                "parent_files": self._parent_files,
+                "new_texts": {k: (c.head, c.count, c.paths) for k, c in self._new_texts.items()},
+            }
+
+    def merge_child(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self._findings.extend(state["findings"])
+            for key, st in state["dirs"].items():
+                mine = self._dirs.get(key)
+                if mine is None:
+                    self._dirs[key] = st
+                else:  # a folder both saw (not expected: a child's folders are its own)
+                    mine.rewritten += st.rewritten
+                    mine.deleted += st.deleted
+                    mine.renamed += st.renamed
+            self._canary_rules.extend(state["canary_rules"])
+            self._canaries_seen.update(state["canaries_seen"])
+            self._checked_by_children += state["checked"]  # (the counter itself is advanced without the lock)
+            self._deleted += state["deleted"]
+            self._parent_files.update(state["parent_files"])
+            for key, (head, count, paths) in state["new_texts"].items():
+                copies = self._new_texts.setdefault(key, _Copies(head))
+                copies.count += count
+                copies.paths.extend(paths[: max(0, MAX_NOTES - len(copies.paths))])
+
     # ---- the verdict -----------------------------------------------------------------------------------
 
     def verdict(self, summary: dict[str, Any]) -> Verdict:
@@ -182,7 +233,8 @@ class Guard:
         ):
             backup_rules.append("change-rate")
         stats: dict[str, Any] = {
-            "files_checked": next(copy.copy(self._checked)),  # the count so far, without advancing it
+            # the count so far, without advancing it
+            "files_checked": next(copy.copy(self._checked)) + self._checked_by_children,
             "files_flagged": len(self._findings),
             "deleted": self._deleted,
             "change_rate": None if rate is None else round(rate, 4),

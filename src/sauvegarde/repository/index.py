@@ -387,6 +387,10 @@ class MasterIndex:
         # sends every one of its blobs there, and their other copies are mostly in the same few packs
         self._copy_headers: OrderedDict[bytes, dict[tuple[int, int], bytes]] = OrderedDict()
 
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (a thread the child does not have may have held the old one)."""
+        self._lock = threading.Lock()
+
     @property
     def packs(self) -> list[bytes]:
         """Every pack ID, by number."""

@@ -84,6 +84,9 @@ class Repository:
         # more packs in flight. A slot is a finished pack waiting to be stored (a spooled file, read back into
         # memory for its upload on remote storage), so slots bound memory and temporary disk space.
         self.remote = is_remote(storage)  # requests cost: fewer, larger ones pay
+        # what a forked copy of this process stores there, this one sees (a local directory; not memory storage,
+        # nor a connection two processes cannot share)
+        self.shared_by_processes = bool(getattr(storage, "shared_by_processes", False))
         self._upload_threads = 4 if self.remote else 2
         self._upload_slots = threading.BoundedSemaphore(self._upload_threads + 1)
         self._pending_uploads: set[Future[None]] = set()
@@ -519,6 +522,29 @@ class Repository:
                 self._upload_error = exc
             self._pending_uploads.discard(fut)
         self._upload_slots.release()
+
+    def after_fork(self) -> None:
+        """In a forked child: fresh locks throughout (a thread the child does not have may have held one) and no
+        upload threads (they do not exist in the child). Call first thing in the child."""
+        self._index_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._pack_lock = threading.Lock()
+        self._upload_slots = threading.BoundedSemaphore(self._upload_threads + 1)
+        self._uploads = None
+        if self._index is not None:
+            self._index.after_fork()
+        reset = getattr(self.storage, "after_fork", None)
+        if reset is not None:
+            reset()
+
+    def has_unsaved_work(self) -> bool:
+        """Whether this session has blobs not yet in a stored pack, packs being stored or not yet indexed, or has
+        started its upload threads (a forked copy of it must start with none of these)."""
+        with self._pack_lock:
+            filling = any(len(w) for w in self._writers.values()) or bool(self._inflight)
+        with self._state_lock:
+            storing = bool(self._pending_uploads) or self._uploads is not None or bool(self._unindexed.packs)
+        return filling or storing
 
     def flush(self) -> None:
         """Upload every partial pack and write the index for everything uploaded; raises upload errors."""

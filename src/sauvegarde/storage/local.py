@@ -223,6 +223,15 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"cannot delete {name}: {exc.strerror}") from None
 
+    # other processes see what this one stores: a forked copy may write to the repository (see engine.backup)
+    shared_by_processes = True
+
+    def after_fork(self) -> None:
+        """In a forked child: fresh locks (a thread the child does not have may have held one), and none of the
+        parent's cached descriptors (kept per thread ID, which the child's threads may reuse)."""
+        self._dirs_lock = threading.Lock()
+        self.close()
+
     def close(self) -> None:
         """Close the files :meth:`load_unchanging` keeps open (call when no thread reads any more)."""
         for files in list(self._open.values()):

@@ -9,12 +9,15 @@ A child that raises, or dies (killed, out of memory), gives :class:`ChildFailed`
 result: the caller decides whether to redo the work in-process. Only for work that touches local files and no
 network connection a parent thread may be using (an S3 or SSH session cannot be shared with a copy of itself).
 The parent's other threads do not exist in the child: the child must not take a lock they may hold (make fresh
-ones) and must not print.
+ones) and must not print. On Linux the child is killed if the thread that made it ends first (``prctl``
+PR_SET_PDEATHSIG): make children from a thread that waits for them, such as the main one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import os
 import signal
@@ -26,6 +29,7 @@ from typing import Any
 
 Send = Callable[[Any], None]
 
+_PR_SET_PDEATHSIG = 1
 _RESULT = "result"
 _FAILED = "failed"
 _MESSAGE = "message"
@@ -44,6 +48,7 @@ class Child:
 
     def __init__(self, work: Callable[[Send], Any], on_message: Callable[[Any], None]) -> None:
         reader, writer = Pipe(duplex=False)
+        parent = os.getpid()
         # objects alive now are never scanned by the child's collector, which would otherwise touch (and so
         # copy) every page of the parent's heap
         gc.freeze()
@@ -54,6 +59,7 @@ class Child:
             raise
         if pid == 0:  # pragma: no cover - the child; its effects are what the tests check
             reader.close()
+            _end_with(parent)
             _run_child(work, writer)
         gc.unfreeze()
         writer.close()
@@ -101,6 +107,15 @@ class Child:
     def _reap(self) -> None:
         if self._status is None:
             _, self._status = os.waitpid(self.pid, 0)
+
+
+def _end_with(parent: int) -> None:  # pragma: no cover - runs in the child
+    """Have the kernel kill this child if the parent dies first (Linux), so no orphan works on for nothing."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request was made
+        os._exit(1)
 
 
 def _run_child(work: Callable[[Send], Any], writer: Connection) -> None:  # pragma: no cover - runs in the child

@@ -1,0 +1,203 @@
+"""backup shares the subdirectories of the directory it backs up among forked child processes on a local
+repository: the snapshot is the one a single process makes, byte for byte; progress, errors and the ransomware
+guard's observations come back to the parent; a child that dies has its part done again; storage another process
+cannot see (memory) is never split."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guard_trees import encrypt_files, make_tree
+from sauvegarde.engine import backup as backup_module
+from sauvegarde.engine.backup import Backup, BackupOptions
+from sauvegarde.engine.check import Checker, ReadSubset
+from sauvegarde.engine.events import FileError
+from sauvegarde.engine.restore import Restore, RestoreOptions
+from sauvegarde.guard.guard import Guard
+from sauvegarde.repository import Repository, Snapshot
+from sauvegarde.repository.testing import PASSWORD, memory_repository
+from sauvegarde.storage.local import LocalStorage
+
+from .repo_helpers import make_files
+from .test_restore_batches import snapshot_of
+
+
+def _tree(root: Path) -> int:
+    """Nested subdirectories with small, empty, duplicate and multi-chunk files, a symlink and a hardlink."""
+    count = 0
+    for d in range(5):
+        sub = root / f"dir{d}" / "inner"
+        make_files(sub, seed=40 + d, count=4, size=20_000 * (d + 1))
+        (sub / "empty").write_bytes(b"")
+        (root / f"dir{d}" / "same.txt").write_bytes(b"the same in every directory\n" * 50)
+        count += 4 + 2
+    (root / "top.bin").write_bytes(os.urandom(300_000))
+    (root / "dir0" / "link").symlink_to("same.txt")
+    os.link(root / "dir1" / "same.txt", root / "dir2" / "hard.txt")
+    return count + 2
+
+
+def _local(tmp_path: Path) -> Repository:
+    return Repository.init(LocalStorage(str(tmp_path / "repo")), PASSWORD)
+
+
+def _reopen(repo: Repository) -> Repository:
+    return Repository.open(LocalStorage(repo.storage.location), PASSWORD)
+
+
+def _checked(repo: Repository) -> list[object]:
+    """Errors of a full check reading all data (duplicate blobs, which split backups make, are warnings)."""
+    fresh = Repository.open(LocalStorage(repo.storage.location), PASSWORD, load_index=False)
+    return list(Checker(fresh, read=ReadSubset()).run().errors)
+
+
+def _forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    forks: list[int] = []
+    real = backup_module.Child
+
+    def counted(*args: Any) -> Any:
+        child = real(*args)
+        forks.append(child.pid)
+        return child
+
+    monkeypatch.setattr(backup_module, "Child", counted)
+    return forks
+
+
+def _restored(repo: Repository, snap: Snapshot, target: Path, src: Path) -> dict[str, tuple[str, int]]:
+    summary = Restore(_reopen(repo), snap, RestoreOptions(target=str(target), processes=0)).run()
+    assert summary.errors == []
+    return snapshot_of(target / str(src).lstrip("/"))
+
+
+def test_a_split_backup_is_the_snapshot_one_process_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    files = _tree(src)
+    repo = _local(tmp_path)
+    forks = _forks(monkeypatch)
+    job = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2))
+    split = job.run()
+    assert len(forks) == 2 and os.getpid() not in forks
+    # a child writes the index object of its packs (one process writes one; a child that started late may have
+    # found every directory taken)
+    assert len(os.listdir(tmp_path / "repo" / "index")) >= 2
+    assert _checked(repo) == []
+    one = Backup(_reopen(repo), BackupOptions(paths=[str(src)], processes=0, workers=2, force=True))
+    single = one.run()
+    assert split.tree == single.tree  # every tree and node the same: names, metadata, content IDs
+    assert job.summary.files_new == one.summary.files_new == files and job.summary.errors == []
+    assert job.summary.dirs == one.summary.dirs == 16
+    assert job.counters.files_done == one.counters.files_done == files + 1  # and the symlink
+    assert job.summary.bytes_processed == one.summary.bytes_processed
+    assert one.summary.bytes_added == 0 < job.summary.bytes_added  # the children's packs are counted
+    restored = _restored(repo, split, tmp_path / "target", src)
+    assert {k: v[0] for k, v in restored.items()} == {k: v[0] for k, v in snapshot_of(src).items()}
+
+
+def test_an_unchanged_split_backup_carries_every_file_over(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    files = _tree(src)
+    repo = _local(tmp_path)
+    first = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2)).run()
+    (src / "dir3" / "inner" / "new.txt").write_bytes(b"one new file\n")
+    job = Backup(_reopen(repo), BackupOptions(paths=[str(src)], processes=2, workers=2))
+    second = job.run()
+    assert second.parent == first.id and second.tree != first.tree
+    assert job.summary.files_unmodified == files and job.summary.files_new == 1
+    assert job.summary.bytes_added > 0
+    restored = _restored(repo, second, tmp_path / "target", src)
+    assert {k: v[0] for k, v in restored.items()} == {k: v[0] for k, v in snapshot_of(src).items()}
+
+
+def test_errors_in_a_child_reach_the_parent_and_its_reporter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    _tree(src)
+    bad = os.fsencode(src / "dir4" / "inner" / "f44-0.bin")
+    real_open = backup_module._open_noatime
+
+    def refuse(path: bytes, flags: int = backup_module._READ_FLAGS) -> int:
+        if path == bad:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags)
+
+    monkeypatch.setattr(backup_module, "_open_noatime", refuse)  # the children are forked copies: they see it too
+    forks = _forks(monkeypatch)
+    events: list[object] = []
+    job = Backup(_local(tmp_path), BackupOptions(paths=[str(src)], processes=2, workers=2), events.append)
+    job.run()
+    assert len(forks) == 2
+    assert job.summary.errors == [{"path": os.fsdecode(bad), "error": "Permission denied"}]
+    assert [(type(e), e.path) for e in events] == [(FileError, os.fsdecode(bad))]  # type: ignore[attr-defined]
+
+
+def test_a_child_that_dies_has_its_part_done_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    files = _tree(src)
+    real_work = Backup._child_work
+    died = tmp_path / "died"
+
+    def dies_once(self: Backup, split: Any, send: Any) -> Any:
+        if not died.exists():  # the first child to start takes a directory, stores part of it, then is killed
+            died.touch()
+            i = split.take()
+            assert i is not None
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_work(self, split, send)
+
+    monkeypatch.setattr(Backup, "_child_work", dies_once)
+    repo = _local(tmp_path)
+    job = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2))
+    snap = job.run()
+    assert died.exists()
+    assert [w["warning"] for w in job.summary.warnings] == [
+        "worker process ended without a result (killed by signal 9); its part of the backup is done again by the "
+        "main process"
+    ]
+    assert job.summary.files_new == files
+    assert _checked(repo) == []
+    restored = _restored(repo, snap, tmp_path / "target", src)
+    assert {k: v[0] for k, v in restored.items()} == {k: v[0] for k, v in snapshot_of(src).items()}
+
+
+def test_memory_storage_is_never_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    files = _tree(src)
+    forks = _forks(monkeypatch)
+    job = Backup(memory_repository(), BackupOptions(paths=[str(src)], processes=2, workers=2))
+    job.run()
+    assert forks == [] and job.summary.files_new == files
+
+
+def test_the_guard_sees_what_the_children_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files encrypted, renamed and a ransom note dropped in folders that different children back up: the
+    verdict and its evidence are the ones a single process reaches."""
+    root = tmp_path / "share"
+    share = make_tree(root)
+    forks = _forks(monkeypatch)
+    verdicts: list[dict[str, Any]] = []
+    for processes in (0, 2):
+        repo = _local(tmp_path / f"p{processes}")
+        first = Backup(repo, BackupOptions(paths=[str(root)], processes=processes, observer=Guard("enforce")))
+        assert first.run().extra["guard"]["verdict"] == "clean"  # type: ignore[index]
+        verdicts.append({})
+    forks.clear()
+    encrypt_files([f for f in share if f.parent.name in ("docs", "finance")][:12])
+    for i, processes in enumerate((0, 2)):
+        repo = _reopen(_local_at(tmp_path / f"p{processes}"))
+        snap = Backup(repo, BackupOptions(paths=[str(root)], processes=processes, observer=Guard("enforce"))).run()
+        verdicts[i] = snap.extra["guard"]  # type: ignore[assignment]
+    assert len(forks) == 2
+    one, split = verdicts
+    assert split["verdict"] == one["verdict"] == "attack"
+    assert split["rules"] == one["rules"] and split["rules"]["ransom-note"] == 1
+    assert sorted(f["path"] for f in split["files"]) == sorted(f["path"] for f in one["files"])
+    assert split["stats"] == one["stats"]
+
+
+def _local_at(where: Path) -> Repository:
+    return Repository.open(LocalStorage(str(where / "repo")), PASSWORD)

@@ -201,3 +201,20 @@ def test_the_guard_sees_what_the_children_read(tmp_path: Path, monkeypatch: pyte
 
 def _local_at(where: Path) -> Repository:
     return Repository.open(LocalStorage(str(where / "repo")), PASSWORD)
+
+
+def test_no_process_to_fork_means_one_process_does_it_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    files = _tree(src)
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    repo = _local(tmp_path)
+    job = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2))
+    snap = job.run()
+    assert job.summary.files_new == files and job.summary.errors == [] and job.summary.warnings == []
+    assert len(os.listdir(tmp_path / "repo" / "index")) == 1
+    restored = _restored(repo, snap, tmp_path / "target", src)
+    assert {k: v[0] for k, v in restored.items()} == {k: v[0] for k, v in snapshot_of(src).items()}

@@ -517,17 +517,7 @@ class Backup:
                 reused += 1
                 reused_bytes += w.get("s", 0)
                 continue
-            if self.opts.one_file_system and stat.S_ISDIR(st.st_mode) and st.st_dev != self._root_dev:
-                try:
-                    mnode = node_from_stat(name, child, st)
-                except OSError as exc:
-                    self._error(child, exc)
-                    continue
-                empty = _Dir(mnode)
-                d.entries.append(empty)
-                self._finish_queue.put(empty)
-                continue
-            entry = self._save_entry(child, name, st, parents.get(name), pool)
+            entry = self._save_listed(child, name, st, parents.get(name), pool)
             if entry is not None:
                 d.entries.append(entry)
         if reused:
@@ -535,6 +525,36 @@ class Backup:
                 self.summary.files_unmodified += reused
                 self.summary.bytes_processed += reused_bytes
             self.counters.add(files=reused, nbytes=reused_bytes)
+
+    def _save_listed(
+        self, path: bytes, name: bytes, st: os.stat_result, pnode: Wire | None, pool: ThreadPoolExecutor
+    ) -> _Entry | None:
+        """An entry of a directory being walked: with --one-file-system, a mount point is kept as an empty
+        directory; anything else is backed up (:meth:`_save_entry`)."""
+        if self.opts.one_file_system and stat.S_ISDIR(st.st_mode) and st.st_dev != self._root_dev:
+            try:
+                mnode = node_from_stat(name, path, st)
+            except OSError as exc:
+                self._error(path, exc)
+                return None
+            empty = _Dir(mnode)
+            self._finish_queue.put(empty)
+            return empty
+        return self._save_entry(path, name, st, pnode, pool)
+
+    def _save_subdir(self, split: _Split, i: int, pool: ThreadPoolExecutor) -> _Entry | None:
+        """Subdirectory ``i`` of a split directory (in a child process, or here if its child failed)."""
+        name = split.names[i]
+        path = split.base + b"/" + name
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            self._warn(path, "vanished before it could be read")
+            return None
+        except OSError as exc:
+            self._error(path, exc)
+            return None
+        return self._save_listed(path, name, st, split.parents.get(name), pool)
 
     # ---- file content ---------------------------------------------------------------------------------
 
@@ -742,7 +762,10 @@ class Backup:
             return None
         split = self._split = _Split(base, subdirs, parents)
         for _ in range(self.opts.processes):
-            split.children.append(Child(lambda send: self._child_work(split, send), add_progress(self.counters)))
+            try:
+                split.children.append(Child(lambda send: self._child_work(split, send), add_progress(self.counters)))
+            except OSError:  # no more processes: those started share the work (none: all of it is done here)
+                break
         return split
 
     def _child_work(self, split: _Split, send: Send) -> dict[str, object]:  # pragma: no cover - in the child
@@ -766,19 +789,7 @@ class Backup:
         taken: list[tuple[int, _Entry | None]] = []
         try:
             while (i := split.take()) is not None:
-                name = split.names[i]
-                path = split.base + b"/" + name
-                try:
-                    st = os.lstat(path)
-                except FileNotFoundError:
-                    self._warn(path, "vanished before it could be read")
-                    taken.append((i, None))
-                    continue
-                except OSError as exc:
-                    self._error(path, exc)
-                    taken.append((i, None))
-                    continue
-                taken.append((i, self._save_entry(path, name, st, split.parents.get(name), pool)))
+                taken.append((i, self._save_subdir(split, i, pool)))
         finally:
             self._submit_batch(pool)
             self._finish_queue.put(None)
@@ -815,15 +826,7 @@ class Backup:
                 node = done[i]
                 d.entries[pos] = node if node is not None else _GONE
                 continue
-            path = split.base + b"/" + name
-            try:
-                entry = self._save_entry(path, name, os.lstat(path), split.parents.get(name), pool)
-            except FileNotFoundError:
-                self._warn(path, "vanished before it could be read")
-                entry = None
-            except OSError as exc:
-                self._error(path, exc)
-                entry = None
+            entry = self._save_subdir(split, i, pool)
             d.entries[pos] = entry if entry is not None else _GONE
         d.entries = [e for e in d.entries if e is not _GONE]
 

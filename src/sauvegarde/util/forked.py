@@ -56,6 +56,8 @@ class Child:
             pid = os.fork()
         except BaseException:
             gc.unfreeze()
+            reader.close()
+            writer.close()
             raise
         if pid == 0:  # pragma: no cover - the child; its effects are what the tests check
             reader.close()

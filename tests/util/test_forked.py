@@ -66,3 +66,14 @@ def test_kill_stops_a_child_that_runs_on() -> None:
     child.kill()
     with pytest.raises(ChildFailed, match="signal 9"):
         child.wait()
+
+
+def test_interrupts_are_left_to_the_parent() -> None:
+    """SIGINT and SIGTERM sent to the child alone do not stop it (the parent decides; kill still does)."""
+
+    def work(send: Send) -> str:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return "finished"
+
+    assert Child(work, lambda m: None).wait() == "finished"

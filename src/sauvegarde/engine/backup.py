@@ -22,10 +22,11 @@ import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from sauvegarde import __version__
 from sauvegarde.chunking import Chunker
@@ -58,6 +59,7 @@ from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
 from sauvegarde.util.forked import Child, ChildFailed, Send, can_fork
 
+_T = TypeVar("_T")
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in a file's place must not block
 _MAX_IN_FLIGHT = 16  # batches and large files queued for the file workers: the walk need not run further ahead
@@ -338,13 +340,8 @@ class Backup:
     def _save_entry(
         self, path: bytes, name: bytes, st: os.stat_result, pnode: Wire | None, pool: ThreadPoolExecutor
     ) -> _Entry | None:
-        try:
-            node = node_from_stat(name, path, st)
-        except FileNotFoundError:
-            self._warn(path, "vanished before it could be read")
-            return None
-        except OSError as exc:
-            self._error(path, exc)
+        node = self._reported(path, lambda p: node_from_stat(name, p, st))
+        if node is None:
             return None
         if node.type == DIR:
             return self._save_dir(path, node, pnode, pool)
@@ -546,15 +543,8 @@ class Backup:
         """Subdirectory ``i`` of a split directory (in a child process, or here if its child failed)."""
         name = split.names[i]
         path = split.base + b"/" + name
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            self._warn(path, "vanished before it could be read")
-            return None
-        except OSError as exc:
-            self._error(path, exc)
-            return None
-        return self._save_listed(path, name, st, split.parents.get(name), pool)
+        st = self._reported(path, os.lstat)
+        return None if st is None else self._save_listed(path, name, st, split.parents.get(name), pool)
 
     # ---- file content ---------------------------------------------------------------------------------
 
@@ -854,6 +844,16 @@ class Backup:
             self.summary.bytes_processed += nbytes
         if key is None:
             self.counters.add(nbytes=nbytes)
+
+    def _reported(self, path: bytes, look: Callable[[bytes], _T]) -> _T | None:
+        """``look(path)``, or None once a failure is reported (a file gone is a warning, anything else an error)."""
+        try:
+            return look(path)
+        except FileNotFoundError:
+            self._warn(path, "vanished before it could be read")
+        except OSError as exc:
+            self._error(path, exc)
+        return None
 
     def _error(self, path: bytes, exc: OSError) -> None:
         msg = exc.strerror or str(exc)

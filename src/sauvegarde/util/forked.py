@@ -112,7 +112,12 @@ class Child:
 
 
 def _end_with(parent: int) -> None:  # pragma: no cover - runs in the child
-    """Have the kernel kill this child if the parent dies first (Linux), so no orphan works on for nothing."""
+    """Have the kernel kill this child if the parent dies first (Linux), so no orphan works on for nothing; leave
+    SIGINT and SIGTERM to the parent, which decides (a Ctrl-C kills its children; the daemon's SIGTERM lets the
+    step in progress finish), instead of running its handlers in a copy of it."""
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

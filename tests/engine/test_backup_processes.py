@@ -99,15 +99,16 @@ def test_a_split_backup_is_the_snapshot_one_process_makes(tmp_path: Path, monkey
     assert {k: v[0] for k, v in restored.items()} == {k: v[0] for k, v in snapshot_of(src).items()}
 
 
-def test_an_unchanged_split_backup_carries_every_file_over(tmp_path: Path) -> None:
+def test_an_unchanged_split_backup_carries_every_file_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
     files = _tree(src)
     repo = _local(tmp_path)
     first = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2)).run()
     (src / "dir3" / "inner" / "new.txt").write_bytes(b"one new file\n")
-    job = Backup(_reopen(repo), BackupOptions(paths=[str(src)], processes=2, workers=2))
+    forks = _forks(monkeypatch)
+    job = Backup(_reopen(repo), BackupOptions(paths=[str(src)], processes=2, workers=2, split_min_files=0))
     second = job.run()
-    assert second.parent == first.id and second.tree != first.tree
+    assert second.parent == first.id and second.tree != first.tree and len(forks) == 2
     assert job.summary.files_unmodified == files and job.summary.files_new == 1
     assert job.summary.bytes_added > 0
     restored = _restored(repo, second, tmp_path / "target", src)
@@ -189,7 +190,8 @@ def test_the_guard_sees_what_the_children_read(tmp_path: Path, monkeypatch: pyte
     encrypt_files([f for f in share if f.parent.name in ("docs", "finance")][:12])
     for i, processes in enumerate((0, 2)):
         repo = _reopen(_local_at(tmp_path / f"p{processes}"))
-        snap = Backup(repo, BackupOptions(paths=[str(root)], processes=processes, observer=Guard("enforce"))).run()
+        opts = BackupOptions(paths=[str(root)], processes=processes, observer=Guard("enforce"), split_min_files=0)
+        snap = Backup(repo, opts).run()
         verdicts[i] = snap.extra["guard"]  # type: ignore[assignment]
     assert len(forks) == 2
     one, split = verdicts
@@ -218,3 +220,20 @@ def test_no_process_to_fork_means_one_process_does_it_all(tmp_path: Path, monkey
     assert len(os.listdir(tmp_path / "repo" / "index")) == 1
     restored = _restored(repo, snap, tmp_path / "target", src)
     assert {k: v[0] for k, v in restored.items()} == {k: v[0] for k, v in snapshot_of(src).items()}
+
+
+def test_a_small_tree_with_a_parent_is_backed_up_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    files = _tree(src)
+    repo = _local(tmp_path)
+    forks = _forks(monkeypatch)
+    Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2, split_min_files=files + 1)).run()
+    assert len(forks) == 2  # a first backup: its size is not known
+    forks.clear()
+    job = Backup(_reopen(repo), BackupOptions(paths=[str(src)], processes=2, workers=2, split_min_files=files + 1))
+    job.run()
+    assert forks == [] and job.summary.files_unmodified == files
+    Backup(_reopen(repo), BackupOptions(paths=[str(src)], processes=2, workers=2, split_min_files=files)).run()
+    assert len(forks) == 2

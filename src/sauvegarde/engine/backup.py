@@ -89,6 +89,10 @@ class BackupOptions:
     # the subdirectories of the first directory backed up are shared among this many forked processes, each with
     # its own file workers (local repositories only; 0: everything in this process); see _start_split
     processes: int = min(2, os.cpu_count() or 1)
+    # ... unless the parent snapshot had fewer entries: the children's start-up and their own packs and index
+    # objects cost more than they save (10,000 files: first backup 0.92 -> 1.12 s, unchanged 0.42 -> 0.47 s). A
+    # first backup, of unknown size, is split
+    split_min_files: int = 20_000
 
 
 @dataclass
@@ -216,6 +220,8 @@ class Backup:
             paths = ["/" + os.fsdecode(b"/".join(_stdin_parts(self.opts.stdin_filename)))]
         parent = self._find_parent(paths)
         self.summary.parent = parent.id if parent else None
+        if parent is not None and _entries(parent) < self.opts.split_min_files:
+            self._split_tried = True  # a small tree: one process
         if self.opts.observer is not None:
             self.opts.observer.start(parent, self._previous(paths))
         self.repo.index_orphan_packs()
@@ -895,6 +901,12 @@ def _list_dir(path: bytes) -> list[bytes]:
         return sorted(os.fsencode(name) for name in os.listdir(fd))
     finally:
         os.close(fd)
+
+
+def _entries(snap: Snapshot) -> int:
+    """Files in a snapshot, by its summary (0 if it has none)."""
+    keys = ("files_new", "files_changed", "files_unmodified")
+    return sum(v for k in keys if isinstance(v := snap.summary.get(k), int))
 
 
 def _subdir_names(path: bytes, names: set[bytes]) -> list[bytes]:

@@ -910,9 +910,15 @@ def _entries(snap: Snapshot) -> int:
 
 
 def _subdir_names(path: bytes, names: set[bytes]) -> list[bytes]:
-    """Those of ``names`` that are directories in ``path`` (from the listing's file types: no stat), sorted."""
-    with os.scandir(path) as it:  # a bytes path: bytes names
-        return sorted(e.name for e in it if e.name in names and e.is_dir(follow_symlinks=False))
+    """Those of ``names`` that are directories in ``path`` (from the listing's file types: no stat), sorted; read
+    as :func:`_list_dir` reads, leaving the directory's access time alone."""
+    fd = _open_noatime(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        with os.scandir(fd) as it:  # through a descriptor, names come as str
+            found = [os.fsencode(e.name) for e in it if e.is_dir(follow_symlinks=False)]
+    finally:
+        os.close(fd)
+    return sorted(n for n in found if n in names)
 
 
 def _stdin_parts(filename: str) -> list[bytes]:

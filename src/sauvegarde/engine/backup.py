@@ -892,11 +892,17 @@ def _open_noatime(path: bytes, flags: int = _READ_FLAGS) -> int:
     return os.open(path, flags)
 
 
+def _open_dir(path: bytes) -> int:
+    """A directory opened for listing, without moving its access time where we may, and not following a symlink
+    put in its place since it was stat'ed."""
+    return _open_noatime(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
 def _list_dir(path: bytes) -> list[bytes]:
     """A directory's entry names, sorted, read without moving its access time where we may, as files are read: a
     backup leaves the source as it found it (programs that clean up by access time see no use). Not following a
     symlink put in the directory's place since it was stat'ed."""
-    fd = _open_noatime(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = _open_dir(path)
     try:
         return sorted(os.fsencode(name) for name in os.listdir(fd))
     finally:
@@ -912,7 +918,7 @@ def _entries(snap: Snapshot) -> int:
 def _subdir_names(path: bytes, names: set[bytes]) -> list[bytes]:
     """Those of ``names`` that are directories in ``path`` (from the listing's file types: no stat), sorted; read
     as :func:`_list_dir` reads, leaving the directory's access time alone."""
-    fd = _open_noatime(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = _open_dir(path)
     try:
         with os.scandir(fd) as it:  # through a descriptor, names come as str
             found = [os.fsencode(e.name) for e in it if e.is_dir(follow_symlinks=False)]

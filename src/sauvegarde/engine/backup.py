@@ -220,7 +220,7 @@ class Backup:
             paths = ["/" + os.fsdecode(b"/".join(_stdin_parts(self.opts.stdin_filename)))]
         parent = self._find_parent(paths)
         self.summary.parent = parent.id if parent else None
-        if parent is not None and _entries(parent) < self.opts.split_min_files:
+        if parent is not None and parent.files < self.opts.split_min_files:
             self._split_tried = True  # a small tree: one process
         if self.opts.observer is not None:
             self.opts.observer.start(parent, self._previous(paths))
@@ -907,12 +907,6 @@ def _list_dir(path: bytes) -> list[bytes]:
         return sorted(os.fsencode(name) for name in os.listdir(fd))
     finally:
         os.close(fd)
-
-
-def _entries(snap: Snapshot) -> int:
-    """Files in a snapshot, by its summary (0 if it has none)."""
-    keys = ("files_new", "files_changed", "files_unmodified")
-    return sum(v for k in keys if isinstance(v := snap.summary.get(k), int))
 
 
 def _subdir_names(path: bytes, names: set[bytes]) -> list[bytes]:

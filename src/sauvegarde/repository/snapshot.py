@@ -56,6 +56,13 @@ class Snapshot:
         return self.id[:8]
 
     @property
+    def files(self) -> int:
+        """Files in the snapshot by its summary: new, changed and unmodified (0 where the summary has none)."""
+        summary = self.summary or {}
+        values = (summary.get(k, 0) for k in ("files_new", "files_changed", "files_unmodified"))
+        return sum(int(v) for v in values if isinstance(v, int | float))
+
+    @property
     def datetime(self) -> datetime:
         return parse_time(self.time)
 

@@ -110,7 +110,7 @@ class SnapshotRow:
 
     @property
     def files(self) -> int:
-        return sum(self._summary(k) for k in ("files_new", "files_changed", "files_unmodified"))
+        return self.snap.files
 
     @property
     def size(self) -> int:

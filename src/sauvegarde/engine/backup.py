@@ -38,6 +38,7 @@ from sauvegarde.engine.events import (
     SentCounters,
     add_progress,
     ignore,
+    report_problems,
 )
 from sauvegarde.engine.find import SnapshotFilter, filter_snapshots
 from sauvegarde.engine.observe import BackupObserver, BlockSampler
@@ -834,10 +835,7 @@ class Backup:
             self.summary.errors.extend(child.errors)
             self.summary.warnings.extend(child.warnings)
         self._children_stored += result["stored"]
-        for error in child.errors:
-            self.report(FileError(error["path"], error["error"]))
-        for warning in child.warnings:
-            self.report(FileWarning(warning["path"], warning["warning"]))
+        report_problems(self.report, child.errors, child.warnings)
         if self.opts.observer is not None and result["observer"] is not None:
             self.opts.observer.merge_child(result["observer"])  # type: ignore[attr-defined]
 

@@ -83,6 +83,14 @@ class SentCounters(Counters):
             self._send((files, nbytes))
 
 
+def report_problems(report: Reporter, errors: list[dict[str, str]], warnings: list[dict[str, str]]) -> None:
+    """Emit the errors and warnings a child process collected in its summary (it reports nothing itself)."""
+    for error in errors:
+        report(FileError(error["path"], error["error"]))
+    for warning in warnings:
+        report(FileWarning(warning["path"], warning["warning"]))
+
+
 def add_progress(counters: Counters) -> Callable[[Any], None]:
     """The parent's side of :class:`SentCounters`: a message handler adding a child's progress to ``counters``."""
 

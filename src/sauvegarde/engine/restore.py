@@ -29,6 +29,7 @@ from sauvegarde.engine.events import (
     SentCounters,
     add_progress,
     ignore,
+    report_problems,
 )
 from sauvegarde.engine.verify import metadata_differences
 from sauvegarde.engine.walk import TreeLoader, resolve
@@ -410,12 +411,9 @@ class Restore:
         s.verify_s = round(s.verify_s + result["verify_s"], 3)
         if result["first_byte_s"] is not None:
             s.first_byte_s = min(s.first_byte_s or result["first_byte_s"], result["first_byte_s"])
-        for error in result["errors"]:
-            s.errors.append(error)
-            self.report(FileError(error["path"], error["error"]))
-        for warning in result["warnings"]:
-            s.warnings.append(warning)
-            self.report(FileWarning(warning["path"], warning["warning"]))
+        s.errors.extend(result["errors"])
+        s.warnings.extend(result["warnings"])
+        report_problems(self.report, result["errors"], result["warnings"])
 
     def _write_contents(self, files: list[_File]) -> None:
         with ThreadPoolExecutor(self.opts.workers, thread_name_prefix="restore") as pool:

@@ -16,8 +16,6 @@ PR_SET_PDEATHSIG): make children from a thread that waits for them, such as the 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import gc
 import os
 import signal
@@ -26,6 +24,8 @@ import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection, Pipe
 from typing import Any
+
+from sauvegarde.util.libc import libc
 
 Send = Callable[[Any], None]
 
@@ -119,8 +119,7 @@ def _end_with(parent: int) -> None:  # pragma: no cover - runs in the child
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the request was made
         os._exit(1)
 

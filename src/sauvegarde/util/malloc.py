@@ -9,9 +9,9 @@ big buffers on mmap (measured on a /usr/share backup: 224 MB -> 171 MB peak RSS)
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import sys
+
+from sauvegarde.util.libc import libc
 
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
@@ -25,9 +25,8 @@ def tune_allocator(threshold: int = 1 << 20, arenas: int = 0) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
-        return ok and (not arenas or bool(libc.mallopt(_M_ARENA_MAX, arenas)))
+        ok = bool(libc().mallopt(_M_MMAP_THRESHOLD, threshold))
+        return ok and (not arenas or bool(libc().mallopt(_M_ARENA_MAX, arenas)))
     return False
 
 
@@ -37,6 +36,5 @@ def release_free_memory() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
+        return bool(libc().malloc_trim(0))
     return False

@@ -138,9 +138,10 @@ def test_thread_safety() -> None:
 @given(
     datas=st.lists(st.one_of(compressible, st.binary(max_size=3000)), min_size=0, max_size=40),
     level=st.integers(-1, 6),
+    threads=st.sampled_from([-1, 1, 2]),
 )
-def test_compress_many_is_compress_of_each_in_order(datas: list[bytes], level: int) -> None:
-    many = compress_many(datas, level)
+def test_compress_many_is_compress_of_each_in_order(datas: list[bytes], level: int, threads: int) -> None:
+    many = compress_many(datas, level, threads)
     assert many == [compress(d, level) for d in datas]
     for d, packed in zip(datas, many, strict=True):
         if packed is not None:

@@ -44,15 +44,19 @@ def compress(data: Buffer, level: int = DEFAULT_LEVEL) -> bytes | None:
     return out
 
 
-def compress_many(datas: Sequence[Buffer], level: int = DEFAULT_LEVEL) -> list[bytes | None]:
-    """:func:`compress` of each item, in one native call that releases the GIL and uses every core.
+def compress_many(datas: Sequence[Buffer], level: int = DEFAULT_LEVEL, threads: int = -1) -> list[bytes | None]:
+    """:func:`compress` of each item; with ``threads`` other than 1, in one native call that releases the GIL and
+    uses that many threads (-1: one per core).
 
     Small files reach here in batches: one call per file would hand the GIL back and forth between the file
-    workers for each of them, which cost more than compressing them.
+    workers for each of them, which cost more than compressing them. But each such call starts its threads and
+    compression contexts afresh (their tables zeroed in new pages); where processes already share the cores,
+    ``threads=1`` compresses in the calling thread with its kept context instead (a split first backup:
+    4.1-4.2 -> 3.5-3.9 s, a third of its system time gone).
     """
-    if level <= 0 or len(datas) < 2:
+    if level <= 0 or len(datas) < 2 or threads == 1:
         return [compress(d, level) for d in datas]
-    frames = _compressor(level).multi_compress_to_buffer(list(datas), threads=-1)
+    frames = _compressor(level).multi_compress_to_buffer(list(datas), threads=threads)
     out: list[bytes | None] = []
     for i, d in enumerate(datas):
         n = len(d)

@@ -89,6 +89,7 @@ class Repository:
         self.shared_by_processes = bool(getattr(storage, "shared_by_processes", False))
         self._upload_threads = 4 if self.remote else 2
         self._upload_slots = threading.BoundedSemaphore(self._upload_threads + 1)
+        self._compress_threads = -1  # batches of small blobs: one per core (see compression.compress_many)
         self._pending_uploads: set[Future[None]] = set()
         self._upload_error: BaseException | None = None
         self._unindexed = IndexFile()
@@ -428,7 +429,7 @@ class Repository:
                 fresh.append(i)
         if not fresh:
             return ids
-        packed = compress_many([datas[i] for i in fresh], self.config.compression_level)
+        packed = compress_many([datas[i] for i in fresh], self.config.compression_level, self._compress_threads)
         seal = self.cipher.seal
         sealed = [seal(datas[i] if p is None else p) for i, p in zip(fresh, packed, strict=True)]
         full: list[PackWriter] = []
@@ -531,6 +532,7 @@ class Repository:
         self._pack_lock = threading.Lock()
         self._upload_slots = threading.BoundedSemaphore(self._upload_threads + 1)
         self._uploads = None
+        self._compress_threads = 1  # the processes share the cores: no compression threads of its own
         if self._index is not None:
             self._index.after_fork()
         reset = getattr(self.storage, "after_fork", None)

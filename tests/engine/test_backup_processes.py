@@ -155,7 +155,7 @@ def test_a_child_that_dies_has_its_part_done_again(tmp_path: Path, monkeypatch: 
             os.close(os.open(died, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
             return real_work(self, split, send)
-        assert split.take() is not None
+        assert split.turns.take() is not None
         os.kill(os.getpid(), signal.SIGKILL)
         return None  # never reached
 

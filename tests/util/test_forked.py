@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sauvegarde.util.forked import Child, ChildFailed, Send
+from sauvegarde.util.forked import Child, ChildFailed, Send, Turns
 
 
 def test_messages_arrive_in_order_then_the_result() -> None:
@@ -77,3 +77,17 @@ def test_interrupts_are_left_to_the_parent() -> None:
         return "finished"
 
     assert Child(work, lambda m: None).wait() == "finished"
+
+
+def test_turns_hand_each_number_to_exactly_one_process() -> None:
+    turns = Turns(3000)
+
+    def work(send: Send) -> list[int]:
+        return list(iter(turns.take, None))
+
+    children = [Child(work, lambda message: None) for _ in range(2)]
+    mine = list(iter(turns.take, None))
+    theirs = [child.wait() for child in children]
+    taken = sorted(mine + theirs[0] + theirs[1])
+    assert taken == list(range(3000))
+    assert turns.take() is None

@@ -58,7 +58,7 @@ from sauvegarde.repository.blobs import BlobType
 from sauvegarde.repository.snapshot import format_time
 from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
-from sauvegarde.util.forked import Child, ChildFailed, Send, can_fork
+from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork
 
 _T = TypeVar("_T")
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
@@ -164,22 +164,12 @@ class _Split:
     """The subdirectories of one directory, shared among child processes."""
 
     def __init__(self, base: bytes, names: list[bytes], parents: dict[bytes, Wire]) -> None:
-        import multiprocessing
-
         self.base = base
         self.names = names
         self.parents = parents
         self.positions = dict.fromkeys(names, -1)  # name -> its index in the directory's entries
         self.children: list[Child] = []
-        self._next = multiprocessing.Value("q", 0)  # shared memory, with a lock of its own
-
-    def take(self) -> int | None:
-        with self._next.get_lock():
-            i = int(self._next.value)
-            if i >= len(self.names):
-                return None
-            self._next.value = i + 1
-        return i
+        self.turns = Turns(len(names))  # which child backs up which subdirectory: the next free one
 
 
 class Backup:
@@ -785,7 +775,7 @@ class Backup:
         finisher.start()
         taken: list[tuple[int, _Entry | None]] = []
         try:
-            while (i := split.take()) is not None:
+            while (i := split.turns.take()) is not None:
                 taken.append((i, self._save_subdir(split, i, pool)))
         finally:
             self._submit_batch(pool)

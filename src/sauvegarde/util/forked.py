@@ -43,6 +43,26 @@ def can_fork() -> bool:
     return hasattr(os, "fork")
 
 
+class Turns:
+    """Hands out the numbers 0 .. count-1, each once, to whichever process asks next: a counter in shared memory,
+    made before the fork, so child processes share a list of work without a coordinator."""
+
+    def __init__(self, count: int) -> None:
+        import multiprocessing  # its start-up cost only where work is shared
+
+        self.count = count
+        self._next = multiprocessing.Value("q", 0)  # with a lock of its own
+
+    def take(self) -> int | None:
+        """The next number not yet handed out, or None when all have been."""
+        with self._next.get_lock():
+            i = int(self._next.value)
+            if i >= self.count:
+                return None
+            self._next.value = i + 1
+        return i
+
+
 class Child:
     """``work(send)`` run in a forked child; ``on_message`` is called (on a parent thread) for each ``send``."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import struct
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import blake3
 import pytest
 
 from sauvegarde.engine import check as check_module
-from sauvegarde.engine.check import ReadSubset, check_repository
+from sauvegarde.engine.check import Checker, ReadSubset, check_repository
 from sauvegarde.errors import UsageError
 from sauvegarde.repository import layout
 from sauvegarde.repository.blobs import BlobEntry, BlobType
@@ -223,7 +225,7 @@ def test_a_short_read_splitting_a_blob_is_read_again(  # type: ignore[no-untyped
         return data[: length // 2] if len(calls) == 1 else data
 
     monkeypatch.setattr(r, "load_pack_range", short_once)
-    report = check_repository(r, ReadSubset())
+    report = Checker(r, ReadSubset(), processes=0).run()  # the calls are counted in this process
     assert report.problems == []
     first_offset, first_length = calls[0]
     assert first_offset == 0
@@ -270,3 +272,59 @@ def test_referenced_and_unused_blobs_add_up_to_the_index(tmp_path: Path) -> None
     one = check_repository(reopen(repo, load_index=False))
     assert one.problems == [] and one.unused_blobs > 5
     assert one.blobs_referenced + one.unused_blobs == total
+
+
+def _problems(report) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    return sorted((p.kind, p.subject, p.message) for p in report.problems)
+
+
+def test_packs_shared_among_processes_find_what_one_process_finds(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+    """Damage in two data packs and a tree pack: the forked processes report the same problems, read the same
+    packs and bytes, and leave the same trees for the walk as a check done in this process alone."""
+    repo, _, _ = repo_and_tree
+    objects = memory_objects(repo)
+    names = pack_names(repo)
+    processes = 2
+    assert len(names) >= 2 * processes  # enough packs to share
+    for name in names[:3]:
+        raw = bytearray(objects[name])
+        raw[len(raw) // 3] ^= 0x10
+        objects[name] = bytes(raw)
+    alone = Checker(reopen(repo, load_index=False), ReadSubset(), processes=0)
+    shared = Checker(reopen(repo, load_index=False), ReadSubset(), processes=processes)
+    one, many = alone.run(), shared.run()
+    assert {"pack_damaged", "blob_damaged"} <= kinds(many)
+    assert _problems(many) == _problems(one)
+    assert (many.packs_read, many.bytes_read) == (one.packs_read, one.bytes_read) == (len(names), many.bytes_read)
+    assert shared.bad_copies == alone.bad_copies and shared.bad_packs == alone.bad_packs
+
+
+def test_a_check_process_that_dies_has_its_packs_checked_again(  # type: ignore[no-untyped-def]
+    repo_and_tree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    repo, _, _ = repo_and_tree
+    objects = memory_objects(repo)
+    name = data_pack_with_file_content(repo)
+    raw = bytearray(objects[name])
+    raw[len(raw) // 3] ^= 0x10
+    objects[name] = bytes(raw)
+    real_work = Checker._child_work
+    died = tmp_path / "died"
+
+    def dies_once(self, packs, turns, one, send):  # type: ignore[no-untyped-def]
+        try:  # the first process to start (the file made atomically) takes packs, then is killed
+            os.close(os.open(died, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return real_work(self, packs, turns, one, send)
+        turns.take()
+        turns.take()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(Checker, "_child_work", dies_once)
+    report = Checker(reopen(repo, load_index=False), ReadSubset(), processes=2).run()
+    alone = Checker(reopen(repo, load_index=False), ReadSubset(), processes=0).run()
+    assert died.exists()
+    failed = [p for p in report.problems if p.kind == "worker_failed"]
+    assert len(failed) == 1 and "killed by signal 9" in failed[0].message
+    assert _problems(alone) == [x for x in _problems(report) if x[0] != "worker_failed"]
+    assert report.packs_read == alone.packs_read == len(pack_names(repo))

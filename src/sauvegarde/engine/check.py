@@ -5,6 +5,11 @@ every snapshot loads and every tree and data blob its trees reference is indexed
 ``read_data``, selected packs are read front to back (a few MiB at a time) and every blob in them is authenticated,
 decompressed and checked against its ID. Problems name the objects and, where data is lost, the snapshots and
 files it hits.
+
+Reading data costs Python work per blob under one interpreter lock, so on a repository this machine reads
+itself (not remote) the packs are shared among forked copies of this process, each taking the next pack not taken;
+each sends back what it found (problems, damaged copies and packs, the references of the trees it read). A copy
+that fails gives nothing: its packs are checked again here.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import blake3
 
-from sauvegarde.engine.events import Counters
+from sauvegarde.engine.events import Counters, SentCounters, add_progress
 from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.tree import DIR, FILE, Link
+from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork
 
 Severity = Literal["error", "warning"]
 _T = TypeVar("_T")
@@ -144,12 +150,16 @@ class Checker:
         counters: Counters | None = None,
         threads: int = max(2, min(4, os.cpu_count() or 2)),  # a read window in memory per thread
         build_index: bool = False,  # also fill the repository's in-memory index from the objects loaded
+        # with read_data, packs are read by this many forked processes sharing the threads (see the module's
+        # docstring; 0 or 1: all in this process)
+        processes: int = min(2, os.cpu_count() or 1),
     ) -> None:
         self.repo = repo
         self.build_index = build_index
         self.read = read
         self.counters = counters or Counters()
         self.threads = threads
+        self.processes = processes
         self.report = CheckReport()
         self._lock = threading.Lock()
         # blob -> the pack holding it (a list of packs if more than one does); a blob is lost when every copy is
@@ -253,8 +263,75 @@ class Checker:
             else:
                 self._check_header(pid, stored[pid])
 
+        if to_read:
+            indexed = self._in_children(indexed, one)
         with ThreadPoolExecutor(self.threads) as pool:
             list(pool.map(one, indexed))
+
+    # ---- child processes ------------------------------------------------------------------------------
+
+    def _in_children(self, packs: list[bytes], one: Callable[[bytes], None]) -> list[bytes]:
+        """Check ``packs`` in forked processes where that is possible; the packs left to check here (all of them
+        if no process could start, those of any that failed)."""
+        if self.processes < 2 or self.repo.remote or not can_fork() or len(packs) < 2 * self.processes:
+            return packs
+        turns = Turns(len(packs))
+        children: list[Child] = []
+        for _ in range(self.processes):
+            try:
+                children.append(
+                    Child(lambda send: self._child_work(packs, turns, one, send), add_progress(self.counters))
+                )
+            except OSError:  # no more processes: those started share the packs
+                break
+        done: set[int] = set()
+        for child in children:
+            try:
+                result = child.wait()
+            except ChildFailed as exc:
+                self.add(Problem("warning", "worker_failed", "check", f"{exc}; its packs were checked again"))
+                continue
+            done.update(result["done"])
+            self._merge_child(result)
+        return [pid for i, pid in enumerate(packs) if i not in done]
+
+    def _child_work(
+        self, packs: list[bytes], turns: Turns, one: Callable[[bytes], None], send: Send
+    ) -> dict[str, object]:  # pragma: no cover - in the child
+        self.repo.after_fork()
+        self._lock = threading.Lock()  # a parent thread may hold the old one
+        self.counters = SentCounters(send)
+        first = len(self.report.problems)
+        read, nbytes = self.report.packs_read, self.report.bytes_read
+        # each keeps the references of the trees it reads up to its share of the budget
+        self._refs_bytes += _REFS_KEPT_BYTES - _REFS_KEPT_BYTES // self.processes
+        done: list[int] = []
+        while (i := turns.take()) is not None:
+            one(packs[i])
+            done.append(i)
+        self.counters.send_now()
+        return {
+            "done": done,
+            "problems": self.report.problems[first:],
+            "packs_read": self.report.packs_read - read,
+            "bytes_read": self.report.bytes_read - nbytes,
+            "bad_packs": self.bad_packs,
+            "bad_copies": self.bad_copies,
+            "damaged": self._damaged_reported,
+            "refs": self._refs,
+        }
+
+    def _merge_child(self, result: dict[str, Any]) -> None:
+        self.report.problems.extend(result["problems"])
+        self.report.packs_read += result["packs_read"]
+        self.report.bytes_read += result["bytes_read"]
+        self.bad_packs |= result["bad_packs"]
+        self.bad_copies |= result["bad_copies"]
+        self._damaged_reported |= result["damaged"]
+        for tree_id, refs in result["refs"].items():
+            if tree_id not in self._refs:
+                self._refs[tree_id] = refs
+                self._refs_bytes += _refs_size(refs)
 
     def _compare(self, pid: bytes, header: list[BlobEntry]) -> None:
         found = {e.id: e for e in header}
@@ -338,7 +415,7 @@ class Checker:
             with self._lock:
                 if e.id not in self._refs:
                     self._refs[e.id] = refs
-                    self._refs_bytes += len(refs[0]) + 32 * len(refs[1]) + 100
+                    self._refs_bytes += _refs_size(refs)
 
     def _pack_damaged(self, pid: bytes, message: str) -> None:
         with self._lock:
@@ -519,6 +596,11 @@ def _read_end(header: list[BlobEntry], i: int, pos: int, window: int) -> int:
         j += 1
     last = header[max(i, j - 1)]
     return max(last.offset + last.length, pos + 1)
+
+
+def _refs_size(refs: Refs) -> int:
+    """About the memory ``refs`` holds, for the budget of references kept."""
+    return len(refs[0]) + 32 * len(refs[1]) + 100
 
 
 def _refs(links: list[Link]) -> Refs:

@@ -22,6 +22,7 @@ from sauvegarde.engine.walk import TreeLoader, resolve
 from sauvegarde.guard.guard import Guard
 from sauvegarde.repository import Repository, Snapshot
 from sauvegarde.repository.testing import PASSWORD, memory_repository
+from sauvegarde.source.listing import READ_FLAGS
 from sauvegarde.storage.local import LocalStorage
 
 from .repo_helpers import make_files
@@ -127,14 +128,14 @@ def test_errors_in_a_child_reach_the_parent_and_its_reporter(tmp_path: Path, mon
     src = tmp_path / "src"
     _tree(src)
     bad = os.fsencode(src / "dir4" / "inner" / "f44-0.bin")
-    real_open = backup_module._open_noatime
+    real_open = backup_module.open_noatime
 
-    def refuse(path: bytes, flags: int = backup_module._READ_FLAGS) -> int:
+    def refuse(path: bytes, flags: int = READ_FLAGS) -> int:
         if path == bad:
             raise PermissionError(13, "Permission denied")
         return real_open(path, flags)
 
-    monkeypatch.setattr(backup_module, "_open_noatime", refuse)  # the children are forked copies: they see it too
+    monkeypatch.setattr(backup_module, "open_noatime", refuse)  # the children are forked copies: they see it too
     forks = _forks(monkeypatch)
     events: list[object] = []
     job = Backup(_local(tmp_path), BackupOptions(paths=[str(src)], processes=2, workers=2), events.append)

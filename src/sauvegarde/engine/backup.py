@@ -58,11 +58,10 @@ from sauvegarde.repository.blobs import BlobType
 from sauvegarde.repository.snapshot import format_time
 from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
+from sauvegarde.source.listing import list_dir, open_noatime, subdir_names
 from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork
 
 _T = TypeVar("_T")
-_O_NOATIME = getattr(os, "O_NOATIME", 0)
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in a file's place must not block
 _MAX_IN_FLIGHT = 16  # batches and large files queued for the file workers: the walk need not run further ahead
 _BATCH_FILES = 128
 _STAT_BATCH = 1024  # entries of a directory stat'ed at a time: a huge directory's stat results are not all held
@@ -417,7 +416,7 @@ class Backup:
     def _read_as_walked(self, path: bytes, node: Node) -> bytes | None:
         """The whole content of a small file in one read, or None if it is no longer what the walk saw."""
         try:
-            fd = _open_noatime(path)
+            fd = open_noatime(path)
         except OSError:
             return None  # _save_file tries again and reports why
         try:
@@ -454,7 +453,7 @@ class Backup:
         with self._summary_lock:
             self.summary.dirs += 1
         try:
-            names = _list_dir(path)
+            names = list_dir(path)
         except OSError as exc:
             self._error(path, exc)
             names = []
@@ -555,7 +554,7 @@ class Backup:
         if self._abort.is_set():
             return None
         try:
-            fd = _open_noatime(path)
+            fd = open_noatime(path)
         except FileNotFoundError:
             self._warn(path, "vanished before it could be read")
             return None
@@ -742,7 +741,7 @@ class Backup:
         ):
             return None
         try:
-            subdirs = _subdir_names(path, set(names))
+            subdirs = subdir_names(path, set(names))
         except OSError:
             return None  # the walk reports it
         if len(subdirs) < 2:
@@ -869,44 +868,6 @@ def _snapshot_time(when: datetime | None, started_at: datetime) -> str:
     when = when.astimezone()  # a naive time is local time
     ns = int(when.replace(microsecond=0).timestamp()) * 1_000_000_000 + when.microsecond * 1000
     return format_time(ns, when)
-
-
-def _open_noatime(path: bytes, flags: int = _READ_FLAGS) -> int:
-    if _O_NOATIME:
-        try:
-            return os.open(path, flags | _O_NOATIME)
-        except PermissionError:
-            pass  # not our file: the kernel only lets its owner (or root) leave the access time alone
-    return os.open(path, flags)
-
-
-def _open_dir(path: bytes) -> int:
-    """A directory opened for listing, without moving its access time where we may, and not following a symlink
-    put in its place since it was stat'ed."""
-    return _open_noatime(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-
-
-def _list_dir(path: bytes) -> list[bytes]:
-    """A directory's entry names, sorted, read without moving its access time where we may, as files are read: a
-    backup leaves the source as it found it (programs that clean up by access time see no use). Not following a
-    symlink put in the directory's place since it was stat'ed."""
-    fd = _open_dir(path)
-    try:
-        return sorted(os.fsencode(name) for name in os.listdir(fd))
-    finally:
-        os.close(fd)
-
-
-def _subdir_names(path: bytes, names: set[bytes]) -> list[bytes]:
-    """Those of ``names`` that are directories in ``path`` (from the listing's file types: no stat), sorted; read
-    as :func:`_list_dir` reads, leaving the directory's access time alone."""
-    fd = _open_dir(path)
-    try:
-        with os.scandir(fd) as it:  # through a descriptor, names come as str
-            found = [os.fsencode(e.name) for e in it if e.is_dir(follow_symlinks=False)]
-    finally:
-        os.close(fd)
-    return sorted(n for n in found if n in names)
 
 
 def _stdin_parts(filename: str) -> list[bytes]:

@@ -391,6 +391,7 @@ class Checker:
                 else:  # blobs that overlap (not what we write): read again on its own
                     self._check_blob(pid, e, None)
                 i += 1
+            del piece, view  # released before the next window is read: one in memory per thread, not two
         if hasher.digest() != pid:
             # reported, but blobs that still authenticate stay usable: only those that fail are lost
             self.add(Problem("error", "pack_damaged", name, "content does not match its name"))

@@ -58,7 +58,7 @@ def _subtree(repo: Repository, snap: Snapshot, path: Path) -> bytes | None:
 
 
 def _checked(repo: Repository) -> list[object]:
-    """Errors of a full check reading all data (duplicate blobs, which split backups make, are warnings)."""
+    """Errors of a full check reading all data (blobs stored twice, as split backups make, are only counted)."""
     fresh = Repository.open(LocalStorage(repo.storage.location), PASSWORD, load_index=False)
     return list(Checker(fresh, read=ReadSubset()).run().errors)
 

@@ -96,6 +96,8 @@ def _print_report(app: AppContext, r: CheckReport) -> None:
         app.warn(f"... and {n} more {kind.replace('_', ' ')} problem(s) (--json lists them all)")
     if r.unused_blobs:
         app.out(f"{r.unused_blobs} blob(s) are referenced by no snapshot (prune removes them)")
+    if r.duplicate_blobs:
+        app.out(f"{r.duplicate_blobs} blob(s) are stored in more than one pack (harmless; prune keeps one copy)")
     errors = len(r.errors)
     if errors:
         app.warn(f"{errors} error(s) found")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import stat
 import threading
 import time
@@ -36,17 +35,25 @@ from sauvegarde.engine.walk import TreeLoader, resolve
 from sauvegarde.errors import ObjectNotFound, SauvegardeError
 from sauvegarde.repository import Node, Repository, Snapshot, layout
 from sauvegarde.repository.blobs import BlobEntry
-from sauvegarde.repository.tree import BLOCKDEV, CHARDEV, DIR, FIFO, FILE, SOCKET, SYMLINK
+from sauvegarde.repository.tree import DIR, FILE, SOCKET, SYMLINK
 from sauvegarde.source import Excluder
 from sauvegarde.source.metadata import gid_for, uid_for
+from sauvegarde.target.writing import (
+    create,
+    create_fresh,
+    current_umask,
+    has_xattr,
+    make_special,
+    pwrite_all,
+    pwrite_sparse,
+    remove_existing,
+)
 from sauvegarde.util.forked import Child, ChildFailed, Send, can_fork
 
-_SPARSE_BLOCK = 64 * 1024
 _MAX_GAP = 1024 * 1024  # blobs of one pack closer than this are fetched in one read...
 _MAX_RUN = 4 * 1024 * 1024  # ... of at most this many bytes (unless one blob is larger): memory per worker
 _MAX_RUN_REMOTE = 8 * 1024 * 1024  # on S3, SFTP, REST: half the requests (S3 restore 8.4 -> 7.5 s, +9 MiB RSS)
 _MAX_RUN_CHILD = 1024 * 1024  # in a child process, which has buffers of its own: tree restore peak -6 MiB, as fast
-_ZERO = bytes(_SPARSE_BLOCK)
 
 
 _CREATE_BATCH = 256
@@ -182,10 +189,10 @@ class Restore:
         mode and needs no chown or chmod (two inode updates fewer per file). Not so under a set-group-ID or
         default-ACL directory (``top``, where the restore creates its first entries, is looked at; directories
         that existed before the restore turn this off, see _make_dirs)."""
-        self._umask = _current_umask()
+        self._umask = current_umask()
         try:
             st = os.stat(top)
-            default_acl = _has_xattr(top, b"system.posix_acl_default")
+            default_acl = has_xattr(top, b"system.posix_acl_default")
         except OSError:
             return
         if not st.st_mode & stat.S_ISGID and not default_acl:
@@ -245,10 +252,10 @@ class Restore:
             return
         try:
             try:
-                _make_special(out, node)
+                make_special(out, node)
             except FileExistsError:  # something in the way (rare: looked for only then, not before each entry)
-                _remove_existing(out)
-                _make_special(out, node)
+                remove_existing(out)
+                make_special(out, node)
         except OSError as exc:
             self._error(path, exc.strerror or str(exc))
             return
@@ -269,7 +276,7 @@ class Restore:
                 os.mkdir(out, 0o700)
             except FileExistsError:
                 if not os.path.isdir(out) or os.path.islink(out):
-                    _remove_existing(out)
+                    remove_existing(out)
                     os.mkdir(out, 0o700)
                 else:
                     self._plain_owner = None  # it may be set-group-ID or carry a default ACL: chown and chmod
@@ -322,7 +329,7 @@ class Restore:
             f.created_by_write = True
         elif not f.failed:
             try:
-                fd = _create(f.out)
+                fd = create(f.out)
                 try:
                     os.ftruncate(fd, f.node.size)
                 finally:
@@ -500,13 +507,13 @@ class Restore:
                     fd = os.open(f.out, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 else:
                     mode = self._creation_mode(f.node)
-                    fd, fresh = _create_fresh(f.out, 0o600 if mode is None else mode)
+                    fd, fresh = create_fresh(f.out, 0o600 if mode is None else mode)
                     created_with = mode if fresh else None
                 try:
                     if f.node.sparse:
-                        _pwrite_sparse(fd, plain, offset)
+                        pwrite_sparse(fd, plain, offset)
                     else:
-                        _pwrite_all(fd, plain, offset)
+                        pwrite_all(fd, plain, offset)
                     if f.created_by_write:
                         self._apply_metadata(f.out, f.node, fd, created_with)
                 finally:
@@ -549,7 +556,7 @@ class Restore:
                 self._error(out[len(self._target) :], "hardlink target was not restored")
                 continue
             try:
-                _remove_existing(out)
+                remove_existing(out)
                 os.link(first, out)
             except OSError as exc:
                 self._error(out[len(self._target) :], f"hardlink: {exc.strerror or exc}")
@@ -648,87 +655,3 @@ def _ancestors(paths: frozenset[bytes]) -> frozenset[bytes]:
         parts = p.split(b"/")
         out.update(b"/".join(parts[:i]) for i in range(2, len(parts)))
     return frozenset(out)
-
-
-def _create(out: bytes) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        return os.open(out, flags, 0o600)
-    except OSError as exc:
-        if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ETXTBSY):
-            raise
-    _remove_existing(out)
-    return os.open(out, flags, 0o600)
-
-
-def _current_umask() -> int:
-    """The process's umask, read from /proc (setting it to read it back would race with other threads)."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return mask
-
-
-def _create_fresh(out: bytes, mode: int) -> tuple[int, bool]:
-    """Create ``out`` with ``mode`` (less the umask) if nothing is there; else empty what is there, as _create.
-    Whether the file is new: a file that was there keeps its owner and mode through the open."""
-    try:
-        return os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode), True
-    except FileExistsError:
-        return _create(out), False
-
-
-def _has_xattr(path: bytes, name: bytes) -> bool:
-    try:
-        os.getxattr(path, name)
-    except OSError as exc:
-        if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
-            return False
-        raise
-    return True
-
-
-def _make_special(out: bytes, node: Node) -> None:
-    """A symlink, FIFO or device node at ``out`` (raises FileExistsError if something is there)."""
-    if node.type == SYMLINK:
-        os.symlink(node.target, out)
-    elif node.type == FIFO:
-        os.mkfifo(out, 0o600)
-    elif node.type in (CHARDEV, BLOCKDEV):
-        kind = stat.S_IFCHR if node.type == CHARDEV else stat.S_IFBLK
-        os.mknod(out, 0o600 | kind, node.rdev)
-
-
-def _remove_existing(out: bytes) -> None:
-    """Clear the way for a new entry; never follows a symlink."""
-    try:
-        st = os.lstat(out)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(out)
-    else:
-        os.unlink(out)
-
-
-def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view = view[n:]
-        offset += n
-
-
-def _pwrite_sparse(fd: int, data: bytes, offset: int) -> None:
-    """Write ``data`` at ``offset`` but skip whole zero blocks, leaving holes (the file was pre-sized)."""
-    view = memoryview(data)
-    for i in range(0, len(view), _SPARSE_BLOCK):
-        block = view[i : i + _SPARSE_BLOCK]
-        if block != _ZERO[: len(block)]:
-            _pwrite_all(fd, block, offset + i)

@@ -6,6 +6,7 @@ import os
 import signal
 import struct
 from pathlib import Path
+from typing import Any
 
 import blake3
 import pytest
@@ -328,3 +329,24 @@ def test_a_check_process_that_dies_has_its_packs_checked_again(  # type: ignore[
     assert len(failed) == 1 and "killed by signal 9" in failed[0].message
     assert _problems(alone) == [x for x in _problems(report) if x[0] != "worker_failed"]
     assert report.packs_read == alone.packs_read == len(pack_names(repo))
+
+
+def test_an_interrupted_check_stops_its_workers(repo_and_tree, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    repo, _, _ = repo_and_tree
+    made: list[check_module.Child] = []
+
+    class Interrupted(check_module.Child):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+        def wait(self) -> Any:
+            raise KeyboardInterrupt  # Ctrl-C while the workers run
+
+    monkeypatch.setattr(check_module, "Child", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Checker(reopen(repo, load_index=False), ReadSubset(), processes=2).run()
+    assert len(made) == 2
+    for child in made:
+        with pytest.raises(ProcessLookupError):  # killed and reaped
+            os.kill(child.pid, 0)

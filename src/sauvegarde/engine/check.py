@@ -280,14 +280,19 @@ class Checker:
             except OSError:  # no more processes: those started share the packs
                 break
         done: set[int] = set()
-        for child in children:
-            try:
-                result = child.wait()
-            except ChildFailed as exc:
-                self.add(Problem("warning", "worker_failed", "check", f"{exc}; its packs were checked again"))
-                continue
-            done.update(result["done"])
-            self._merge_child(result)
+        try:
+            for child in children:
+                try:
+                    result = child.wait()
+                except ChildFailed as exc:
+                    self.add(Problem("warning", "worker_failed", "check", f"{exc}; its packs were checked again"))
+                    continue
+                done.update(result["done"])
+                self._merge_child(result)
+        except BaseException:  # interrupted: the workers stop too
+            for child in children:
+                child.kill()
+            raise
         return [pid for i, pid in enumerate(packs) if i not in done]
 
     def _child_work(

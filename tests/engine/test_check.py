@@ -123,16 +123,35 @@ def test_damaged_index_is_an_error(repo_and_tree) -> None:  # type: ignore[no-un
     assert report.errors
 
 
-def test_header_disagreeing_with_index_is_found(repo_and_tree) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("read", [None, ReadSubset()], ids=["headers", "read-data"])
+@pytest.mark.parametrize("processes", [0, 2])
+def test_header_disagreeing_with_index_is_found(  # type: ignore[no-untyped-def]
+    repo_and_tree, read: ReadSubset | None, processes: int
+) -> None:
     repo, _, _ = repo_and_tree
     objects = memory_objects(repo)
     name = data_pack_with_file_content(repo)
     other = next(n for n in pack_names(repo) if n != name)
     # swap the contents of two packs under their names: headers no longer match what the index says
     objects[name], objects[other] = objects[other], objects[name]
-    report = check_repository(reopen(repo, load_index=False))
+    report = Checker(reopen(repo, load_index=False), read, processes=processes).run()
     assert "header_mismatch" in kinds(report)
     assert "snapshot_incomplete" in kinds(report)
+
+
+def test_entries_digest_is_of_the_entries_not_their_order() -> None:
+    entries = [BlobEntry(0, bytes([i]) * 32, 100 * i, 90, 200) for i in range(5)]
+    digest = check_module._entries_digest(entries)
+    assert check_module._entries_digest(entries[::-1]) == digest
+    for changed in (
+        entries[1]._replace(type=1),
+        entries[1]._replace(id=b"x" * 32),
+        entries[1]._replace(offset=101),
+        entries[1]._replace(length=91),
+        entries[1]._replace(raw_length=0),
+    ):
+        assert check_module._entries_digest([entries[0], changed, *entries[2:]]) != digest
+    assert check_module._entries_digest(entries[:4]) != digest
 
 
 def test_subset_buckets_partition_the_packs() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sauvegarde.util.forked import Child, ChildFailed, Send, Turns
+from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, start_children
 
 
 def test_messages_arrive_in_order_then_the_result() -> None:
@@ -91,3 +91,18 @@ def test_turns_hand_each_number_to_exactly_one_process() -> None:
     taken = sorted(mine + theirs[0] + theirs[1])
     assert taken == list(range(3000))
     assert turns.take() is None
+
+
+def test_start_children_stops_at_the_first_refused_process() -> None:
+    made: list[Child] = []
+
+    def make() -> Child:
+        if len(made) == 2:
+            raise OSError(11, "Resource temporarily unavailable")  # what fork gives when no process is left
+        child = Child(lambda send: len(made), lambda message: None)
+        made.append(child)
+        return child
+
+    children = start_children(5, make)
+    assert children == made and len(children) == 2
+    assert sorted(child.wait() for child in children) == [0, 1]

@@ -59,7 +59,7 @@ from sauvegarde.repository.snapshot import format_time
 from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
 from sauvegarde.source.listing import list_dir, open_noatime, subdir_names
-from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork
+from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork, start_children
 
 _T = TypeVar("_T")
 _MAX_IN_FLIGHT = 16  # batches and large files queued for the file workers: the walk need not run further ahead
@@ -747,11 +747,11 @@ class Backup:
         if len(subdirs) < 2:
             return None
         split = self._split = _Split(base, subdirs, parents)
-        for _ in range(self.opts.processes):
-            try:
-                split.children.append(Child(lambda send: self._child_work(split, send), add_progress(self.counters)))
-            except OSError:  # no more processes: those started share the work (none: all of it is done here)
-                break
+
+        def work(send: Send) -> dict[str, object]:
+            return self._child_work(split, send)
+
+        split.children = start_children(self.opts.processes, lambda: Child(work, add_progress(self.counters)))
         return split
 
     def _child_work(self, split: _Split, send: Send) -> dict[str, object]:  # pragma: no cover - in the child

@@ -31,7 +31,7 @@ from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.tree import DIR, FILE, Link
-from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork
+from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork, start_children
 
 Severity = Literal["error", "warning"]
 _T = TypeVar("_T")
@@ -279,14 +279,11 @@ class Checker:
         # the index's entries made here, and reads the entries themselves only if they differ.
         self._expected = {pid: _entries_digest(self.pack_entries[pid]) for pid in packs}
         turns = Turns(len(packs))
-        children: list[Child] = []
-        for _ in range(self.processes):
-            try:
-                children.append(
-                    Child(lambda send: self._child_work(packs, turns, one, send), add_progress(self.counters))
-                )
-            except OSError:  # no more processes: those started share the packs
-                break
+
+        def work(send: Send) -> dict[str, object]:
+            return self._child_work(packs, turns, one, send)
+
+        children = start_children(self.processes, lambda: Child(work, add_progress(self.counters)))
         done: set[int] = set()
         try:
             for child in children:

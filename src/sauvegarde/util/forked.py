@@ -43,6 +43,18 @@ def can_fork() -> bool:
     return hasattr(os, "fork")
 
 
+def start_children(count: int, make: Callable[[], Child]) -> list[Child]:
+    """Up to ``count`` children from ``make``; fewer when the system refuses more processes (those started share
+    the work; none: the caller does it all itself)."""
+    children: list[Child] = []
+    for _ in range(count):
+        try:
+            children.append(make())
+        except OSError:
+            break
+    return children
+
+
 class Turns:
     """Hands out the numbers 0 .. count-1, each once, to whichever process asks next: a counter in shared memory,
     made before the fork, so child processes share a list of work without a coordinator."""

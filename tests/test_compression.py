@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import random
 import threading
 
 import pytest
 import zstandard
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sauvegarde.compression import DEFAULT_LEVEL, compress, compress_many, decompress
+from sauvegarde.compression import DEFAULT_LEVEL, compress, compress_many, decompress, looks_compressed
 from sauvegarde.errors import IntegrityError
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -24,6 +27,7 @@ compressible = st.builds(lambda unit, n: unit * n, st.binary(min_size=1, max_siz
 @PROPERTY
 @given(data=compressible, level=st.integers(1, 9))
 def test_round_trip(data: bytes, level: int) -> None:
+    assume(not looks_compressed(data))
     packed = compress(data, level)
     assert packed is not None
     assert decompress(packed, len(data)) == data
@@ -154,3 +158,55 @@ def test_compress_many_keeps_the_order_of_hundreds_of_distinct_inputs() -> None:
     many = compress_many(datas)
     assert sum(p is not None for p in many) == 600
     assert [decompress(p, len(d)) for p, d in zip(many, datas, strict=True) if p is not None] == datas
+
+
+# starts of real files in formats compressed already, then text zstd would compress well (the start decides)
+COMPRESSED_STARTS = {
+    "gzip": gzip.compress(b"x")[:10],
+    "bzip2": bz2.compress(b"x")[:10],
+    "xz": lzma.compress(b"x")[:10],
+    "zstd": zstandard.compress(b"x")[:4],
+    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    "jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00",
+    "gif": b"GIF89a",
+    "webp": b"RIFF\x24\x00\x00\x00WEBPVP8 ",
+    "mp4": b"\x00\x00\x00\x20ftypisom",
+    "heic": b"\x00\x00\x00\x18ftypheic",
+    "mkv": b"\x1a\x45\xdf\xa3\x9f",
+    "ogg": b"OggS\x00\x02",
+    "flac": b"fLaC\x00",
+    "7z": b"7z\xbc\xaf\x27\x1c\x00\x04",
+    "rar": b"Rar!\x1a\x07\x01\x00",
+    "lz4": b"\x04\x22\x4d\x18\x64",
+}
+
+
+@pytest.mark.parametrize("start", COMPRESSED_STARTS.values(), ids=COMPRESSED_STARTS.keys())
+def test_compressed_formats_are_stored_raw_without_trying(start: bytes) -> None:
+    data = start + TEXT
+    assert looks_compressed(data)
+    assert looks_compressed(memoryview(data))
+    assert compress(data) is None
+    assert compress_many([TEXT, data, TEXT], threads=2)[1] is None
+    assert compress_many([TEXT, data], threads=1)[1] is None
+    assert compress(TEXT) is not None  # the same text on its own is compressed
+
+
+@pytest.mark.parametrize(
+    "start",
+    [b"", b"BZh", b"BZhx", b"PK\x03\x04", b"%PDF-1.7", b"RIFF\x24\x00\x00\x00WAVEfmt ", b"\x1f\x8b", b"GIF8"],
+    ids=["empty", "bz-without-size", "bz-bad-size", "zip", "pdf", "wav", "gzip-without-method", "gif-short"],
+)
+def test_other_starts_are_compressed(start: bytes) -> None:
+    """ZIP members and PDF streams may be stored uncompressed, WAV is raw audio: still compressed; prefixes of a
+    signature are not the signature."""
+    assert not looks_compressed(start)
+    assert not looks_compressed(start + TEXT)
+    packed = compress(start + TEXT)
+    assert packed is not None
+    assert decompress(packed, len(start + TEXT)) == start + TEXT
+
+
+def test_compress_many_with_only_compressed_formats() -> None:
+    datas = [start + TEXT for start in COMPRESSED_STARTS.values()]
+    assert compress_many(datas, threads=2) == [None] * len(datas)

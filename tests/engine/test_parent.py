@@ -106,8 +106,8 @@ def tree_saves(repo: Repository) -> list[bytes]:
     saved: list[bytes] = []
     real = repo.save_blob
 
-    def spy(btype, data):  # type: ignore[no-untyped-def]
-        out = real(btype, data)
+    def spy(btype, data, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real(btype, data, *args, **kwargs)
         if btype == BlobType.TREE:
             saved.append(out[0])
         return out

@@ -515,3 +515,22 @@ def test_context_manager_releases_locks() -> None:
         repo.lock(exclusive=True)
         assert len(list(storage.list(layout.LOCKS))) == 1
     assert list(storage.list(layout.LOCKS)) == []
+
+
+def test_blobs_marked_incompressible_are_stored_raw() -> None:
+    """A later chunk of a file in a compressed format: stored raw even though it would compress."""
+    repo = memory_repository()
+    texts = [b"compressible %d " % i * 400 for i in range(4)]
+    one, _new = repo.save_blob(BlobType.DATA, texts[0], compressible=False)
+    many = repo.save_blobs(BlobType.DATA, texts[1:3], compressible=False)
+    usual = repo.save_blobs(BlobType.DATA, texts[3:])
+    repo.flush()
+    fresh = _reopen(repo)
+    for blob_id, text in zip([one, *many, *usual], texts, strict=True):
+        assert fresh.load_blob(blob_id) == text
+    lengths = []
+    for blob_id in [one, *many, *usual]:
+        hit = fresh.index.lookup(blob_id)
+        assert hit is not None
+        lengths.append(hit[1].raw_length)
+    assert lengths == [0, 0, 0, len(texts[3])]

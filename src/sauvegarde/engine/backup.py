@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from sauvegarde import __version__
 from sauvegarde.chunking import Chunker
+from sauvegarde.compression import looks_compressed
 from sauvegarde.engine.events import (
     Counters,
     FileError,
@@ -627,6 +628,8 @@ class Backup:
             data = f.read()
             while more := f.read():  # the file may have grown since fstat
                 data += more
+            # the whole file: a format compressed already is so in its later chunks too (no magic of their own)
+            compressible = not looks_compressed(data)
             group: list[memoryview] = []
             size = 0
             for chunk in self._chunker().chunks_of(data):
@@ -635,22 +638,26 @@ class Backup:
                 if sampler is not None:
                     sampler.feed(chunk)
                 if size >= _BATCH_BYTES:  # compressed together, on every core; bounded: each copy costs memory
-                    ids += self.repo.save_blobs(BlobType.DATA, group)
+                    ids += self.repo.save_blobs(BlobType.DATA, group, compressible)
                     group, size = [], 0
             if group:
-                ids += self.repo.save_blobs(BlobType.DATA, group)
+                ids += self.repo.save_blobs(BlobType.DATA, group, compressible)
             self._count(None, len(data))
             return len(data), ids
         # Larger files and streams: chunks are stored by the chunk workers (hashing, compressing and sealing
         # release the GIL) while this thread reads and cuts on; their IDs are collected in order. One thread for
         # everything kept a lone large file on one core, three quarters of it in zstd (650 MB: 4.5 s).
         pending: deque[Future[tuple[bytes, bool]]] = deque()
+        raw: bool | None = None  # decided by the first chunk, as above
         try:
             for chunk in self._chunker().chunks(f):
                 if sampler is not None:
                     sampler.feed(chunk)
+                if raw is None:
+                    raw = looks_compressed(chunk)
                 # a copy: the chunker reuses its window for the next chunks
-                pending.append(self._chunk_pool.submit(self.repo.save_blob, BlobType.DATA, bytes(chunk)))
+                save = self.repo.save_blob
+                pending.append(self._chunk_pool.submit(save, BlobType.DATA, bytes(chunk), compressible=not raw))
                 total += len(chunk)
                 self._count(None, len(chunk))
                 while len(pending) > _CHUNKS_IN_FLIGHT:

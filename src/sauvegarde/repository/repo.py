@@ -387,8 +387,12 @@ class Repository:
     def blob_id(self, data: Buffer) -> bytes:
         return self.master.content_id(data)
 
-    def save_blob(self, btype: BlobType, data: Buffer, blob_id: bytes | None = None) -> tuple[bytes, bool]:
-        """Store a blob unless already known. Returns ``(id, newly_stored)``. Thread-safe."""
+    def save_blob(
+        self, btype: BlobType, data: Buffer, blob_id: bytes | None = None, compressible: bool = True
+    ) -> tuple[bytes, bool]:
+        """Store a blob unless already known. Returns ``(id, newly_stored)``. Thread-safe. ``compressible=False``
+        stores it raw without trying (a later chunk of a file whose start
+        :func:`~sauvegarde.compression.looks_compressed`)."""
         if self._upload_error is not None:
             raise self._upload_error
         if blob_id is None:
@@ -397,7 +401,7 @@ class Repository:
             if blob_id in self._inflight or blob_id in self.index:
                 return blob_id, False
             self._inflight.add(blob_id)
-        packed = compress(data, self.config.compression_level)
+        packed = compress(data, self.config.compression_level) if compressible else None
         sealed = self.cipher.seal(data if packed is None else packed)
         full: PackWriter | None = None
         with self._pack_lock:
@@ -410,7 +414,7 @@ class Repository:
             self._submit(full)
         return blob_id, True
 
-    def save_blobs(self, btype: BlobType, datas: Sequence[Buffer]) -> list[bytes]:
+    def save_blobs(self, btype: BlobType, datas: Sequence[Buffer], compressible: bool = True) -> list[bytes]:
         """:meth:`save_blob` for many small blobs at once: their IDs, one index check, one native call compressing
         them all on every core, and one pass into the pack. Returns the IDs in order. Thread-safe."""
         if self._upload_error is not None:
@@ -429,7 +433,8 @@ class Repository:
                 fresh.append(i)
         if not fresh:
             return ids
-        packed = compress_many([datas[i] for i in fresh], self.config.compression_level, self._compress_threads)
+        level = self.config.compression_level if compressible else 0
+        packed = compress_many([datas[i] for i in fresh], level, self._compress_threads)
         seal = self.cipher.seal
         sealed = [seal(datas[i] if p is None else p) for i, p in zip(fresh, packed, strict=True)]
         full: list[PackWriter] = []

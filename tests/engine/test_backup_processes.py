@@ -5,6 +5,7 @@ cannot see (memory) is never split."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 from pathlib import Path
@@ -39,9 +40,10 @@ def _tree(root: Path) -> int:
         (root / f"dir{d}" / "same.txt").write_bytes(b"the same in every directory\n" * 50)
         count += 4 + 2
     (root / "top.bin").write_bytes(os.urandom(300_000))
+    (root / "dir3" / "mid.bin").write_bytes(os.urandom(1_500_000))  # a few chunks, read whole
     (root / "dir0" / "link").symlink_to("same.txt")
     os.link(root / "dir1" / "same.txt", root / "dir2" / "hard.txt")
-    return count + 2
+    return count + 3
 
 
 def _local(tmp_path: Path) -> Repository:
@@ -83,14 +85,47 @@ def _restores_exactly(repo: Repository, snap: Snapshot, target: Path, src: Path)
     assert {k: v[0] for k, v in restored.items()} == {k: v[0] for k, v in snapshot_of(src).items()}
 
 
-def test_a_split_backup_is_the_snapshot_one_process_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _page_cache(monkeypatch: pytest.MonkeyPatch, state: str, log: Path) -> None:
+    """Make the children see files as cached (as they are: just written), not cached, or one in two; each read
+    answered from the cache appends a line to ``log`` (the children's only way to tell)."""
+    real = backup_module.read_cached
+    calls = itertools.count()
+
+    def read_cached(fd: int, size: int) -> bytearray | None:
+        if state == "not-cached" or (state == "mixed" and next(calls) % 2):
+            return None
+        data = real(fd, size)
+        if data is not None:
+            with log.open("a") as f:
+                f.write(f"{len(data)}\n")
+        return data
+
+    monkeypatch.setattr(backup_module, "read_cached", read_cached)
+
+
+@pytest.mark.parametrize("cache", ["cached", "not-cached", "mixed"])
+def test_a_split_backup_is_the_snapshot_one_process_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: str
+) -> None:
+    """Children store the files the page cache holds as they walk them, and hand the others to their file
+    workers (see Backup._save_cached): the same snapshot either way, and the same as one process makes."""
     src = tmp_path / "src"
     files = _tree(src)
     repo = _local(tmp_path)
     forks = _forks(monkeypatch)
+    log = tmp_path / "cached.log"
+    _page_cache(monkeypatch, cache, log)
     job = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2))
     split = job.run()
     assert len(forks) == 2 and os.getpid() not in forks
+    read_here = [int(n) for n in log.read_text().split()] if log.exists() else []
+    if cache == "cached":
+        # every file in the split directories (top.bin, beside them, is the main process's, with its workers)
+        assert len(read_here) == files - 1 and 1_500_000 in read_here
+    elif cache == "not-cached":
+        assert read_here == []
+    else:
+        assert 0 < len(read_here) < files
     # a child writes the index object of its packs (one process writes one; a child that started late may have
     # found every directory taken)
     assert len(os.listdir(tmp_path / "repo" / "index")) >= 2

@@ -28,7 +28,7 @@ class BlockSampler:
         self.tail = b""
         self.inner: list[bytes] = []
 
-    def feed(self, buf: bytes | memoryview) -> None:
+    def feed(self, buf: bytes | bytearray | memoryview) -> None:
         n = len(buf)
         if not self.head:
             self.head = bytes(buf[:SAMPLE_BLOCK])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 O_NOATIME = getattr(os, "O_NOATIME", 0)
+RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)  # Linux 4.14; buffered reads honour it since 5.9
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in a file's place must not block
 
 
@@ -48,3 +49,20 @@ def subdir_names(path: bytes, names: set[bytes]) -> list[bytes]:
     finally:
         os.close(fd)
     return sorted(n for n in found if n in names)
+
+
+def read_cached(fd: int, size: int) -> bytearray | None:
+    """The content of the regular file open at ``fd``, expected to be ``size`` bytes, if the page cache holds all of
+    it: the read is refused (``RWF_NOWAIT``) rather than wait for the disk. None when it would wait, when the file
+    is no longer ``size`` bytes long, or when the kernel or file system cannot tell: read it the usual way then."""
+    if not RWF_NOWAIT:
+        return None
+    buf = bytearray(size + 1)  # one more: a file that grew since its stat is seen to have
+    try:
+        n = os.preadv(fd, [buf], 0, RWF_NOWAIT)
+    except OSError:  # EAGAIN: not (all) cached; EOPNOTSUPP: cannot tell
+        return None
+    if n != size:  # part of it cached (a short read), or it grew or shrank
+        return None
+    del buf[n:]
+    return buf

@@ -1,0 +1,59 @@
+"""Reading a file only if the page cache holds it (source.listing.read_cached), against the real kernel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sauvegarde.source.listing import RWF_NOWAIT, open_noatime, read_cached
+
+pytestmark = pytest.mark.skipif(not RWF_NOWAIT, reason="no RWF_NOWAIT on this platform")
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _evicted(path: Path) -> None:
+    """Drop this file's pages from the page cache (written back first: dirty pages cannot be dropped)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path, size: int) -> bytearray | None:
+    fd = open_noatime(bytes(path))
+    try:
+        return read_cached(fd, size)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 300_000])
+def test_a_cached_file_is_read_whole(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    path = _written(tmp_path / "f", data)
+    assert _read(path, size) == bytearray(data)
+
+
+def test_a_file_not_in_the_page_cache_is_refused(tmp_path: Path) -> None:
+    data = os.urandom(200_000)
+    path = _written(tmp_path / "f", data)
+    _evicted(path)
+    if _read(path, len(data)) is not None:  # the file system ignored the advice (tmpfs keeps its pages)
+        pytest.skip("this file system keeps the file's pages")
+    with path.open("rb") as f:
+        assert f.read() == data  # read the usual way: now cached
+    assert _read(path, len(data)) == bytearray(data)
+
+
+@pytest.mark.parametrize("expected", [99_999, 100_001, 0], ids=["grew", "shrank", "emptied"])
+def test_a_file_of_another_size_than_expected_is_refused(tmp_path: Path, expected: int) -> None:
+    path = _written(tmp_path / "f", os.urandom(100_000))
+    assert _read(path, expected) is None

@@ -30,9 +30,14 @@ from .repo_helpers import make_files
 from .test_restore_batches import snapshot_of
 
 
-def _tree(root: Path) -> int:
-    """Nested subdirectories with small, empty, duplicate and multi-chunk files, a symlink and a hardlink."""
+def _tree(root: Path, streamed: bool = False) -> int:
+    """Nested subdirectories with small, empty, duplicate and multi-chunk files, a symlink and a hardlink (and a
+    file larger than the largest chunk, read as a stream)."""
     count = 0
+    if streamed:
+        (root / "dir4").mkdir(parents=True)
+        (root / "dir4" / "streamed.bin").write_bytes(os.urandom(9 * 1024 * 1024))
+        count += 1
     for d in range(5):
         sub = root / f"dir{d}" / "inner"
         make_files(sub, seed=40 + d, count=4, size=20_000 * (d + 1))
@@ -88,19 +93,28 @@ def _restores_exactly(repo: Repository, snap: Snapshot, target: Path, src: Path)
 def _page_cache(monkeypatch: pytest.MonkeyPatch, state: str, log: Path) -> None:
     """Make the children see files as cached (as they are: just written), not cached, or one in two; each read
     answered from the cache appends a line to ``log`` (the children's only way to tell)."""
-    real = backup_module.read_cached
+    real_read, real_starts = backup_module.read_cached, backup_module.starts_cached
     calls = itertools.count()
 
+    def refused() -> bool:
+        return state == "not-cached" or (state == "mixed" and next(calls) % 2 == 1)
+
     def read_cached(fd: int, size: int) -> bytearray | None:
-        if state == "not-cached" or (state == "mixed" and next(calls) % 2):
-            return None
-        data = real(fd, size)
+        data = None if refused() else real_read(fd, size)
         if data is not None:
             with log.open("a") as f:
                 f.write(f"{len(data)}\n")
         return data
 
+    def starts_cached(path: bytes) -> bool:
+        cached = not refused() and real_starts(path)
+        if cached:
+            with log.open("a") as f:
+                f.write(f"{os.path.getsize(path)}\n")
+        return cached
+
     monkeypatch.setattr(backup_module, "read_cached", read_cached)
+    monkeypatch.setattr(backup_module, "starts_cached", starts_cached)
 
 
 @pytest.mark.parametrize("cache", ["cached", "not-cached", "mixed"])
@@ -110,7 +124,7 @@ def test_a_split_backup_is_the_snapshot_one_process_makes(
     """Children store the files the page cache holds as they walk them, and hand the others to their file
     workers (see Backup._save_cached): the same snapshot either way, and the same as one process makes."""
     src = tmp_path / "src"
-    files = _tree(src)
+    files = _tree(src, streamed=True)
     repo = _local(tmp_path)
     forks = _forks(monkeypatch)
     log = tmp_path / "cached.log"
@@ -121,7 +135,7 @@ def test_a_split_backup_is_the_snapshot_one_process_makes(
     read_here = [int(n) for n in log.read_text().split()] if log.exists() else []
     if cache == "cached":
         # every file in the split directories (top.bin, beside them, is the main process's, with its workers)
-        assert len(read_here) == files - 1 and 1_500_000 in read_here
+        assert len(read_here) == files - 1 and 1_500_000 in read_here and 9 * 1024 * 1024 in read_here
     elif cache == "not-cached":
         assert read_here == []
     else:

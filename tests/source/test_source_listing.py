@@ -1,4 +1,5 @@
-"""Reading a file only if the page cache holds it (source.listing.read_cached), against the real kernel."""
+"""Reading a file only if the page cache holds it (source.listing.read_cached, starts_cached), against the real
+kernel."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sauvegarde.source.listing import RWF_NOWAIT, open_noatime, read_cached
+from sauvegarde.source.listing import RWF_NOWAIT, open_noatime, read_cached, starts_cached
 
 pytestmark = pytest.mark.skipif(not RWF_NOWAIT, reason="no RWF_NOWAIT on this platform")
 
@@ -57,3 +58,15 @@ def test_a_file_not_in_the_page_cache_is_refused(tmp_path: Path) -> None:
 def test_a_file_of_another_size_than_expected_is_refused(tmp_path: Path, expected: int) -> None:
     path = _written(tmp_path / "f", os.urandom(100_000))
     assert _read(path, expected) is None
+
+
+def test_the_start_of_a_file_is_known_cached_or_not(tmp_path: Path) -> None:
+    path = _written(tmp_path / "f", os.urandom(3 * 1024 * 1024))
+    assert starts_cached(bytes(path))
+    assert starts_cached(bytes(_written(tmp_path / "short", b"abc")))
+    _evicted(path)
+    cached = starts_cached(bytes(path))  # first: a refused read may start reading ahead
+    if cached:
+        pytest.skip("this file system keeps the file's pages")
+    assert not cached
+    assert not starts_cached(bytes(tmp_path / "missing"))

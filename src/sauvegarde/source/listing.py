@@ -66,3 +66,22 @@ def read_cached(fd: int, size: int) -> bytearray | None:
         return None
     del buf[n:]
     return buf
+
+
+def starts_cached(path: bytes, length: int = 1 << 20) -> bool:
+    """Whether the page cache holds the first ``length`` bytes of the file at ``path`` (or all of a shorter one):
+    for a file too large to read whole, a sign that the rest is there too (it was read or written whole). False
+    when it would wait for the disk, cannot be opened, or the kernel cannot tell."""
+    if not RWF_NOWAIT:
+        return False
+    try:
+        fd = open_noatime(path)
+    except OSError:
+        return False
+    try:
+        os.preadv(fd, [bytearray(length)], 0, RWF_NOWAIT)
+    except OSError:  # EAGAIN: not cached, or only part of it (then the read is short, not refused: fine too)
+        return False
+    finally:
+        os.close(fd)
+    return True

@@ -17,7 +17,7 @@ from guard_trees import encrypt_files, make_tree
 from sauvegarde.engine import backup as backup_module
 from sauvegarde.engine.backup import Backup, BackupOptions
 from sauvegarde.engine.check import Checker, ReadSubset
-from sauvegarde.engine.events import FileError
+from sauvegarde.engine.events import FileError, SentCounters
 from sauvegarde.engine.restore import Restore, RestoreOptions
 from sauvegarde.engine.walk import TreeLoader, resolve
 from sauvegarde.guard.guard import Guard
@@ -25,6 +25,7 @@ from sauvegarde.repository import Repository, Snapshot
 from sauvegarde.repository.testing import PASSWORD, memory_repository
 from sauvegarde.source.listing import READ_FLAGS
 from sauvegarde.storage.local import LocalStorage
+from sauvegarde.util import forked
 
 from .repo_helpers import make_files
 from .test_restore_batches import snapshot_of
@@ -72,14 +73,14 @@ def _checked(repo: Repository) -> list[object]:
 
 def _forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     forks: list[int] = []
-    real = backup_module.Child
+    real = forked.Child
 
     def counted(*args: Any) -> Any:
         child = real(*args)
         forks.append(child.pid)
         return child
 
-    monkeypatch.setattr(backup_module, "Child", counted)
+    monkeypatch.setattr(forked, "Child", counted)  # as events.child_reporting finds it
     return forks
 
 
@@ -221,6 +222,33 @@ def test_a_child_that_dies_has_its_part_done_again(tmp_path: Path, monkeypatch: 
     assert job.summary.files_new == files
     assert _checked(repo) == []
     _restores_exactly(repo, snap, tmp_path / "target", src)
+
+
+def test_the_progress_of_a_child_that_dies_is_taken_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its directories are backed up again here: what it had reported is not counted twice."""
+    src = tmp_path / "src"
+    files = _tree(src)
+    real_work = Backup._child_work
+    died = tmp_path / "died"
+
+    def reports_then_dies(self: Backup, split: Any, send: Any) -> Any:
+        try:
+            os.close(os.open(died, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return real_work(self, split, send)
+        assert split.turns.take() is not None
+        counters = SentCounters(send)
+        counters.add(files=3, nbytes=60_000)  # as if it had backed up part of its directory
+        counters.send_now()
+        os.kill(os.getpid(), signal.SIGKILL)
+        return None  # never reached
+
+    monkeypatch.setattr(Backup, "_child_work", reports_then_dies)
+    job = Backup(_local(tmp_path), BackupOptions(paths=[str(src)], processes=2, workers=2))
+    job.run()
+    assert died.exists() and len(job.summary.warnings) == 1
+    assert job.counters.files_done == files + 1  # and the symlink, each once
+    assert job.counters.bytes_done == job.summary.bytes_processed
 
 
 def test_memory_storage_is_never_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,11 +13,13 @@ import pytest
 
 from sauvegarde.engine import check as check_module
 from sauvegarde.engine.check import Checker, ReadSubset, check_repository
+from sauvegarde.engine.events import Counters, SentCounters
 from sauvegarde.errors import UsageError
 from sauvegarde.repository import layout
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.index import IndexFile
 from sauvegarde.repository.pack import HEADER_AAD, encode_header
+from sauvegarde.util import forked
 
 from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
 
@@ -350,11 +352,41 @@ def test_a_check_process_that_dies_has_its_packs_checked_again(  # type: ignore[
     assert report.packs_read == alone.packs_read == len(pack_names(repo))
 
 
+def test_the_progress_of_a_check_process_that_dies_is_taken_back(  # type: ignore[no-untyped-def]
+    repo_and_tree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its packs are read again here: what it had reported is not counted twice (done never passes the total)."""
+    repo, _, _ = repo_and_tree
+    real_work = Checker._child_work
+    died = tmp_path / "died"
+
+    def reports_then_dies(self, packs, turns, one, send):  # type: ignore[no-untyped-def]
+        try:
+            os.close(os.open(died, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return real_work(self, packs, turns, one, send)
+        self.counters = SentCounters(send)
+        i = turns.take()
+        assert i is not None
+        one(packs[i])  # a pack read, its progress sent to the parent
+        self.counters.send_now()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    clean = Counters()
+    Checker(reopen(repo, load_index=False), ReadSubset(), clean, processes=2).run()
+    assert clean.total_files > 0 and (clean.files_done, clean.bytes_done) == (clean.total_files, clean.total_bytes)
+    monkeypatch.setattr(Checker, "_child_work", reports_then_dies)
+    counters = Counters()
+    report = Checker(reopen(repo, load_index=False), ReadSubset(), counters, processes=2).run()
+    assert died.exists() and [p.kind for p in report.problems] == ["worker_failed"]
+    assert (counters.files_done, counters.bytes_done) == (counters.total_files, counters.total_bytes)
+
+
 def test_an_interrupted_check_stops_its_workers(repo_and_tree, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     repo, _, _ = repo_and_tree
-    made: list[check_module.Child] = []
+    made: list[forked.Child] = []
 
-    class Interrupted(check_module.Child):
+    class Interrupted(forked.Child):
         def __init__(self, *args: Any) -> None:
             super().__init__(*args)
             made.append(self)
@@ -362,7 +394,7 @@ def test_an_interrupted_check_stops_its_workers(repo_and_tree, monkeypatch: pyte
         def wait(self) -> Any:
             raise KeyboardInterrupt  # Ctrl-C while the workers run
 
-    monkeypatch.setattr(check_module, "Child", Interrupted)
+    monkeypatch.setattr(forked, "Child", Interrupted)  # as events.child_reporting finds it
     with pytest.raises(KeyboardInterrupt):
         Checker(reopen(repo, load_index=False), ReadSubset(), processes=2).run()
     assert len(made) == 2

@@ -37,9 +37,10 @@ from sauvegarde.engine.events import (
     FileWarning,
     Reporter,
     SentCounters,
-    add_progress,
+    child_reporting,
     ignore,
     report_problems,
+    take_back,
 )
 from sauvegarde.engine.find import SnapshotFilter, filter_snapshots
 from sauvegarde.engine.observe import BackupObserver, BlockSampler
@@ -170,6 +171,7 @@ class _Split:
         self.parents = parents
         self.positions = dict.fromkeys(names, -1)  # name -> its index in the directory's entries
         self.children: list[Child] = []
+        self.tallies: dict[int, Counters] = {}  # the progress each child reported
         self.turns = Turns(len(names))  # which child backs up which subdirectory: the next free one
 
 
@@ -835,7 +837,9 @@ class Backup:
         def work(send: Send) -> dict[str, object]:
             return self._child_work(split, send)
 
-        split.children = start_children(self.opts.processes, lambda: Child(work, add_progress(self.counters)))
+        split.children = start_children(
+            self.opts.processes, lambda: child_reporting(work, self.counters, split.tallies)
+        )
         return split
 
     def _child_work(self, split: _Split, send: Send) -> dict[str, object]:  # pragma: no cover - in the child
@@ -888,6 +892,7 @@ class Backup:
                 result = child.wait()
             except ChildFailed as exc:
                 self._warn(split.base or b"/", f"{exc}; its part of the backup is done again by the main process")
+                take_back(self.counters, split.tallies[child.pid])
                 continue
             done.update(result["nodes"])
             self._merge_child(result)

@@ -25,13 +25,13 @@ from typing import Any, Literal, TypeVar
 
 import blake3
 
-from sauvegarde.engine.events import Counters, SentCounters, add_progress
+from sauvegarde.engine.events import Counters, SentCounters, child_reporting, take_back
 from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.tree import DIR, FILE, Link
-from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork, start_children
+from sauvegarde.util.forked import ChildFailed, Send, Turns, can_fork, start_children
 
 Severity = Literal["error", "warning"]
 _T = TypeVar("_T")
@@ -283,7 +283,8 @@ class Checker:
         def work(send: Send) -> dict[str, object]:
             return self._child_work(packs, turns, one, send)
 
-        children = start_children(self.processes, lambda: Child(work, add_progress(self.counters)))
+        tallies: dict[int, Counters] = {}  # the progress each child reported
+        children = start_children(self.processes, lambda: child_reporting(work, self.counters, tallies))
         done: set[int] = set()
         try:
             for child in children:
@@ -291,6 +292,7 @@ class Checker:
                     result = child.wait()
                 except ChildFailed as exc:
                     self.add(Problem("warning", "worker_failed", "check", f"{exc}; its packs were checked again"))
+                    take_back(self.counters, tallies[child.pid])
                     continue
                 done.update(result["done"])
                 self._merge_child(result)

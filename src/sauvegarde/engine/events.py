@@ -6,7 +6,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sauvegarde.util.forked import Child
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ def ignore(_event: Event) -> None:
 
 @dataclass
 class Counters:
-    """Monotonic counters updated by worker threads; ``total_*`` are filled by a scanner when one runs."""
+    """Counters updated by worker threads, only ever growing but for :func:`take_back`; ``total_*`` are filled by a
+    scanner when one runs."""
 
     files_done: int = 0
     bytes_done: int = 0
@@ -91,11 +95,32 @@ def report_problems(report: Reporter, errors: list[dict[str, str]], warnings: li
         report(FileWarning(warning["path"], warning["warning"]))
 
 
-def add_progress(counters: Counters) -> Callable[[Any], None]:
-    """The parent's side of :class:`SentCounters`: a message handler adding a child's progress to ``counters``."""
+def add_progress(counters: Counters, tally: Counters | None = None) -> Callable[[Any], None]:
+    """The parent's side of :class:`SentCounters`: a message handler adding a child's progress to ``counters``, and
+    to ``tally`` too if given: what that child alone reported (see :func:`take_back`)."""
 
     def on_message(message: Any) -> None:
         files, nbytes = message
         counters.add(files=files, nbytes=nbytes)
+        if tally is not None:
+            tally.add(files=files, nbytes=nbytes)
 
     return on_message
+
+
+def child_reporting(work: Callable[[Any], Any], counters: Counters, tallies: dict[int, Counters]) -> Child:
+    """A forked :class:`~sauvegarde.util.forked.Child` running ``work`` whose progress goes to ``counters``; what it
+    alone reported is kept in ``tallies`` under its PID, for :func:`take_back` if it fails."""
+    from sauvegarde.util.forked import Child  # multiprocessing: only where work is shared
+
+    tally = Counters()
+    child = Child(work, add_progress(counters, tally))
+    tallies[child.pid] = tally
+    return child
+
+
+def take_back(counters: Counters, tally: Counters) -> None:
+    """A child failed and its work is done again here: take back the progress it had reported (``tally``, see
+    :func:`add_progress`), which the work done again reports a second time. The counts go back by that much: a
+    progress bar must not pass its total."""
+    counters.add(files=-tally.files_done, nbytes=-tally.bytes_done)

@@ -479,11 +479,7 @@ class Backup:
         sampler = BlockSampler() if self.opts.observer is not None else None
         node.content = self._store_whole(data, sampler)
         self._count(None, len(data))
-        if sampler is not None and self.opts.observer is not None:
-            self.opts.observer.file(path, node, sampler, pnode)
-        self._count("files_changed" if pnode is not None else "files_new", 0)
-        self.counters.add(files=1)
-        return node
+        return self._file_saved(path, node, pnode, sampler)
 
     def _store_cached(self, batch: _Batch) -> bool:
         """Store a batch of small files here if the page cache holds all of them; False: none was stored, the file
@@ -655,6 +651,10 @@ class Backup:
         node.content = content
         node.size = size
         node.mtime_ns, node.ctime_ns, node.inode = before.st_mtime_ns, before.st_ctime_ns, before.st_ino
+        return self._file_saved(path, node, pnode, sampler)
+
+    def _file_saved(self, path: bytes, node: Node, pnode: Wire | None, sampler: BlockSampler | None) -> Node:
+        """A file read and stored on its own (its content IDs set): shown to the observer, counted."""
         if sampler is not None and self.opts.observer is not None:
             self.opts.observer.file(path, node, sampler, pnode)
         self._count("files_changed" if pnode is not None else "files_new", 0)

@@ -69,15 +69,20 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
     return comp
 
 
+def _worth_trying(data: Buffer) -> bool:
+    return len(data) >= 64 and not looks_compressed(data)
+
+
+def _saves_enough(packed_length: int, n: int) -> bool:
+    return packed_length <= n - (n >> _MIN_SAVING_SHIFT)
+
+
 def compress(data: Buffer, level: int = DEFAULT_LEVEL) -> bytes | None:
     """Compressed bytes of ``data``, or ``None`` when storing it raw is as good (or it :func:`looks_compressed`)."""
-    n = len(data)
-    if n < 64 or level <= 0 or looks_compressed(data):
+    if level <= 0 or not _worth_trying(data):
         return None
     out: bytes = _compressor(level).compress(data)
-    if len(out) > n - (n >> _MIN_SAVING_SHIFT):
-        return None
-    return out
+    return out if _saves_enough(len(out), len(data)) else None
 
 
 def compress_many(datas: Sequence[Buffer], level: int = DEFAULT_LEVEL, threads: int = -1) -> list[bytes | None]:
@@ -93,14 +98,13 @@ def compress_many(datas: Sequence[Buffer], level: int = DEFAULT_LEVEL, threads: 
     if level <= 0 or len(datas) < 2 or threads == 1:
         return [compress(d, level) for d in datas]
     out: list[bytes | None] = [None] * len(datas)
-    tried = [i for i, d in enumerate(datas) if len(d) >= 64 and not looks_compressed(d)]
+    tried = [i for i, d in enumerate(datas) if _worth_trying(d)]
     if not tried:
         return out
     frames = _compressor(level).multi_compress_to_buffer([datas[i] for i in tried], threads=threads)
     for k, i in enumerate(tried):
-        n = len(datas[i])
         frame = frames[k]
-        if len(frame) <= n - (n >> _MIN_SAVING_SHIFT):
+        if _saves_enough(len(frame), len(datas[i])):
             out[i] = frame.tobytes()
     return out
 

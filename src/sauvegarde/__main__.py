@@ -1,5 +1,5 @@
 """Allow ``python -m sauvegarde``."""
 
-from sauvegarde.cli.main import main
+from sauvegarde.cli.main import run
 
-main()
+run()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
 import io
 import os
 import sys
+import threading
+from typing import NoReturn
 
 import click
 
@@ -175,3 +178,37 @@ def main() -> None:
         )
         sys.exit(EXIT_FATAL)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def run() -> NoReturn:
+    """The ``sauvegarde`` program: :func:`main`, then out of the process without tearing the interpreter down.
+
+    Once a command has returned, every file it wrote is closed and its lock released; what a normal exit does next
+    is free every object and module one by one: 35 ms after a first backup of /usr/share (1% of it), on every
+    command. The steps of a normal exit that matter still run, in the same order: non-daemon threads are waited
+    for (and thread pools told to end), ``atexit`` handlers run (logging, temporary directories, coverage), the
+    standard streams are flushed.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter calls first at exit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe, a closed stream: as a normal exit, the output is lost
+            code = code or EXIT_FATAL
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    """The process status :class:`SystemExit` asks for (as the interpreter reads it)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1

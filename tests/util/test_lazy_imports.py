@@ -94,3 +94,19 @@ def test_the_cli_keeps_openblas_from_starting_threads() -> None:
         print(os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
         """
     assert run_python(code).splitlines()[-1] == "1 1"
+
+
+def test_a_guarded_backup_records_its_verdict_without_the_plan_loader() -> None:
+    """With no plan file, where the state database is needs no TOML parser or plan model (10 ms of imports)."""
+    out = run_python(
+        """
+        import os, sys, tempfile
+        os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp()
+        os.environ.pop("SAUVEGARDE_PLAN", None)
+        from sauvegarde.cli.guard import record_verdict
+        from sauvegarde.cli.planfile import state_path
+        state_path()
+        print(sorted(m for m in ("sauvegarde.plan.load", "tomllib", "pydantic") if m in sys.modules))
+        """
+    )
+    assert out == "[]"

@@ -10,7 +10,7 @@ import click
 
 from sauvegarde.cli.context import AppContext, pass_app
 from sauvegarde.cli.planfile import load, plan_options
-from sauvegarde.plan.load import resolve_plan_path
+from sauvegarde.plan.paths import resolve_plan_path
 from sauvegarde.plan.service import daemon_unit
 
 

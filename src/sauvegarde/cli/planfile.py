@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from sauvegarde.plan.load import load_plan, resolve_plan_path
+from sauvegarde.plan.paths import resolve_plan_path
 from sauvegarde.state.db import StateDB, default_path
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ def plan_options(f: F) -> F:
 
 
 def load(plan_path: str | None) -> Plan:
+    from sauvegarde.plan.load import load_plan  # see sauvegarde.plan.paths
+
     return load_plan(resolve_plan_path(plan_path))
 
 
@@ -48,6 +50,8 @@ def state_path(plan_path: str | None = None) -> str:
     path = resolve_plan_path(plan_path)
     if plan_path is None and not os.path.exists(path):
         return default_path()
+    from sauvegarde.plan.load import load_plan  # see sauvegarde.plan.paths
+
     return default_path(load_plan(path).settings.state_dir)
 
 

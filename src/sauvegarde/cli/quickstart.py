@@ -26,9 +26,10 @@ from sauvegarde.crypto import KdfParams
 from sauvegarde.engine.restore import Restore, RestoreOptions
 from sauvegarde.errors import EXIT_FATAL
 from sauvegarde.plan.access import init_repository, opened, password_file_path, repository_exists
-from sauvegarde.plan.load import load_plan, resolve_plan_path
+from sauvegarde.plan.load import load_plan
 from sauvegarde.plan.model import Plan
 from sauvegarde.plan.observe import asset_of, observe
+from sauvegarde.plan.paths import resolve_plan_path
 from sauvegarde.plan.rules import evaluate
 from sauvegarde.plan.run import PlanRunner
 from sauvegarde.plan.starter import asset_name_for, starter_plan, write_new_password

@@ -40,7 +40,7 @@ def command(
     """Serve the plan's dashboard: status lights per asset and repository, snapshots, findings, drill and guard
     history, charts, a snapshot browser with downloads, the DR report, Prometheus /metrics, and "run now" /
     "drill now" buttons. See docs/web.md (login, TLS, reverse proxy)."""
-    from sauvegarde.plan.load import resolve_plan_path
+    from sauvegarde.plan.paths import resolve_plan_path
     from sauvegarde.web.auth import is_loopback
 
     host, port = parse_listen(listen)

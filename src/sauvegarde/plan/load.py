@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sauvegarde.errors import SauvegardeError, UsageError
-from sauvegarde.util import xdg
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from sauvegarde.plan.model import Plan
 
-# The model (pydantic) is imported when a plan is parsed, not with this module: finding where the plan file is
-# (``resolve_plan_path``) is part of every guarded backup, which has no plan to read most of the time.
+# The model (pydantic) is imported when a plan is parsed, not with this module; finding where the plan file is
+# (sauvegarde.plan.paths) does not import this module either: a guarded backup does it, with no plan most of the time.
 
 Location = tuple[str | int, ...]
 
@@ -39,15 +38,6 @@ class PlanInvalid(SauvegardeError):
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = list(problems)
-
-
-def default_plan_path() -> str:
-    return os.path.join(xdg.config_dir(), "plan.toml")
-
-
-def resolve_plan_path(given: str | None) -> str:
-    """``--plan``, else ``SAUVEGARDE_PLAN``, else the default under ``$XDG_CONFIG_HOME``."""
-    return os.path.abspath(given or os.environ.get("SAUVEGARDE_PLAN") or default_plan_path())
 
 
 def load_plan(path: str) -> Plan:

@@ -1,7 +1,29 @@
-"""The on-storage format (see docs/format.md) and the :class:`Repository` facade the engine works through."""
+"""The on-storage format (see docs/format.md) and the :class:`Repository` facade the engine works through.
 
-from sauvegarde.repository.repo import Repository
-from sauvegarde.repository.snapshot import Snapshot
-from sauvegarde.repository.tree import Node, Tree
+The names below are imported on first use (PEP 562), not with the package: a light module of it (``layout``,
+``keyfile``) can then be imported alone, as the CLI does to derive the key before the rest is loaded
+(:meth:`sauvegarde.cli.context.AppContext.derive_ahead`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sauvegarde.repository.repo import Repository
+    from sauvegarde.repository.snapshot import Snapshot
+    from sauvegarde.repository.tree import Node, Tree
 
 __all__ = ["Node", "Repository", "Snapshot", "Tree"]
+
+_HOME = {"Node": "tree", "Repository": "repo", "Snapshot": "snapshot", "Tree": "tree"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

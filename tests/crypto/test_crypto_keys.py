@@ -129,3 +129,29 @@ def test_master_key_cipher_uses_enc_key() -> None:
     mk = MasterKey.generate()
     sealed = mk.cipher().seal(b"x")
     assert MasterKey(mk.enc_key, b"z" * 32).cipher().open(sealed) == b"x"
+
+
+def test_a_key_derived_ahead_is_taken_once_by_the_same_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sauvegarde.crypto import kdf
+
+    calls: list[bytes] = []
+    real = kdf.argon2id
+
+    def counted(password: bytes, salt: bytes, params: KdfParams, length: int) -> bytes:
+        calls.append(password)
+        return real(password, salt, params, length)
+
+    monkeypatch.setattr(kdf, "argon2id", counted)
+    salt, params = new_salt(), KdfParams.cheap()
+    expected = real(b"pw", salt, params, 32)
+    kdf.derive_ahead(b"pw", salt, params)
+    assert derive_key(b"pw", salt, params) == expected
+    assert calls == [b"pw"]  # derived once, ahead
+    assert derive_key(b"pw", salt, params) == expected
+    assert calls == [b"pw", b"pw"]  # taken once: the next call derives again
+    # other inputs do not take it, and forget it
+    kdf.derive_ahead(b"pw", salt, params)
+    assert derive_key(b"other", salt, params) == real(b"other", salt, params, 32)
+    assert derive_key(b"pw", new_salt(), params) != expected
+    assert derive_key(b"pw", salt, params) == expected
+    assert calls == [b"pw", b"pw", b"pw", b"other", b"pw", b"pw"]

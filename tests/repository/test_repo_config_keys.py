@@ -178,3 +178,13 @@ def _damaged(**changes: object) -> bytes:
 def test_unreadable_key_files_are_format_errors(raw: bytes) -> None:
     with pytest.raises(FormatError):
         keyfile.unwrap_master_key(raw, b"pw")
+
+
+def test_kdf_inputs_are_the_salt_and_parameters_the_key_file_was_wrapped_with() -> None:
+    params = KdfParams(memory_kib=128, iterations=2, lanes=1)
+    raw = keyfile.wrap_master_key(MasterKey.generate(), b"pw", params)
+    salt, got = keyfile.kdf_inputs(raw)
+    assert got == params
+    assert salt == base64.b64decode(json.loads(raw)["salt"])
+    with pytest.raises(FormatError):
+        keyfile.kdf_inputs(_damaged(salt=None))

@@ -110,3 +110,60 @@ def test_a_guarded_backup_records_its_verdict_without_the_plan_loader() -> None:
         """
     )
     assert out == "[]"
+
+
+def test_the_repository_key_is_derived_before_the_command_and_repository_modules(tmp_path: Path) -> None:
+    """A local repository, a password from the environment: Argon2id runs once, before the command's module and the
+    repository's are imported (on a smaller process); the repository then opens with that key."""
+    Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", kdf=KdfParams.cheap()).close()
+    out = run_python(
+        f"""
+        import os, sys
+        from sauvegarde.crypto import kdf
+        seen = []
+        real = kdf.argon2id
+        def spy(*args):
+            seen.append(sorted(m for m in ("sauvegarde.cli.snapshots", "sauvegarde.repository.repo", "ctypes")
+                               if m in sys.modules))
+            return real(*args)
+        kdf.argon2id = spy
+        os.environ["SAUVEGARDE_PASSWORD"] = "pw"
+        sys.argv = ["sauvegarde", "-r", {str(tmp_path / "repo")!r}, "snapshots", "--json"]
+        from sauvegarde.cli.main import main
+        try:
+            main()
+        except SystemExit as exc:
+            print("exit", exc.code)
+        print(seen)
+        """
+    )
+    assert out.splitlines()[-2:] == ["exit 0", "[[]]"]
+
+
+def test_a_password_command_is_run_once_and_the_key_derived_once(tmp_path: Path) -> None:
+    """A password from a command is not asked for ahead (the command runs once); the derivation then runs when the
+    repository opens, once."""
+    Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", kdf=KdfParams.cheap()).close()
+    runs = tmp_path / "runs"
+    command = f"sh -c 'echo x >> {runs}; echo pw'"
+    out = run_python(
+        f"""
+        import sys
+        from sauvegarde.crypto import kdf
+        seen = []
+        real = kdf.argon2id
+        def spy(*args):
+            seen.append("sauvegarde.repository.repo" in sys.modules)
+            return real(*args)
+        kdf.argon2id = spy
+        sys.argv = ["sauvegarde", "-r", {str(tmp_path / "repo")!r}, "--password-command", {command!r}, "snapshots"]
+        from sauvegarde.cli.main import main
+        try:
+            main()
+        except SystemExit as exc:
+            print("exit", exc.code)
+        print(seen)
+        """
+    )
+    assert out.splitlines()[-2:] == ["exit 0", "[True]"]
+    assert runs.read_text() == "x\n"

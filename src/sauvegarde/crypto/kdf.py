@@ -41,9 +41,27 @@ MAX_ITERATIONS = 1000
 MAX_LANES = 255
 
 
+# A key derived ahead of its use (derive_ahead), for the one next derive_key call with the same inputs.
+_ahead: tuple[bytes, bytes, KdfParams, bytes] | None = None
+
+
 def derive_key(password: bytes, salt: bytes, params: KdfParams) -> bytes:
-    """Derive a 32-byte wrapping key from ``password``."""
+    """Derive a 32-byte wrapping key from ``password`` (or take the one :func:`derive_ahead` derived from the same
+    inputs, once)."""
+    global _ahead
+    ahead, _ahead = _ahead, None
+    if ahead is not None and ahead[:3] == (password, salt, params):
+        return ahead[3]
     return argon2id(password, salt, params, 32)
+
+
+def derive_ahead(password: bytes, salt: bytes, params: KdfParams) -> None:
+    """Derive the key the next :func:`derive_key` call with these inputs will ask for, now: the CLI does it before
+    it loads the command and the repository's modules, so that the derivation's memory (64 MiB) comes on top of a
+    smaller process. Only the next call may take it; any other call forgets it."""
+    global _ahead
+    key = argon2id(password, salt, params, 32)
+    _ahead = (password, salt, params, key)
 
 
 def argon2id(password: bytes, salt: bytes, params: KdfParams, length: int) -> bytes:

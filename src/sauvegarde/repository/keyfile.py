@@ -66,10 +66,10 @@ def parse_key_info(kid: bytes, raw: bytes) -> KeyInfo:
 def unwrap_master_key(raw: bytes, password: bytes) -> MasterKey | None:
     """The master key if ``password`` opens this key file, else ``None``."""
     body = _parse(raw)
+    salt, params = _kdf_fields(body)
     try:
-        params = KdfParams(int(body["memory_kib"]), int(body["iterations"]), int(body["lanes"]))
         sealed = base64.b64decode(body["data"])
-        wrapping = Cipher(derive_key(password, base64.b64decode(body["salt"]), params))
+        wrapping = Cipher(derive_key(password, salt, params))  # ValueError: parameters out of bounds
     except (KeyError, ValueError, TypeError) as exc:  # the plaintext fields are not authenticated
         raise FormatError(f"key file: unreadable ({exc})") from None
     try:
@@ -77,6 +77,19 @@ def unwrap_master_key(raw: bytes, password: bytes) -> MasterKey | None:
     except IntegrityError:
         return None
     return MasterKey.from_dict(msgpack.unpackb(plain))
+
+
+def kdf_inputs(raw: bytes) -> tuple[bytes, KdfParams]:
+    """The salt and Argon2id parameters a key file's password is derived with (FormatError if unreadable)."""
+    return _kdf_fields(_parse(raw))
+
+
+def _kdf_fields(body: dict[str, Any]) -> tuple[bytes, KdfParams]:
+    try:
+        params = KdfParams(int(body["memory_kib"]), int(body["iterations"]), int(body["lanes"]))
+        return base64.b64decode(body["salt"]), params
+    except (KeyError, ValueError, TypeError) as exc:  # the plaintext fields are not authenticated
+        raise FormatError(f"key file: unreadable ({exc})") from None
 
 
 def _parse(raw: bytes) -> dict[str, Any]:

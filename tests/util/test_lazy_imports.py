@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from sauvegarde.crypto.kdf import KdfParams
 from sauvegarde.repository import Repository
@@ -58,25 +61,50 @@ def test_cli_import_leaves_the_heavy_modules_out() -> None:
     assert out == "[]"
 
 
+_SPY = """
+import sys
+from sauvegarde.crypto import kdf
+seen = []
+real = kdf.argon2id
+def spy(*args):
+    seen.append(sorted(m for m in {modules!r} if m in sys.modules))
+    return real(*args)
+kdf.argon2id = spy
+"""
+
+
+def loaded_at_each_derivation(modules: tuple[str, ...], code: str) -> tuple[list[str], list[list[str]]]:
+    """Run ``code`` with Argon2id spied on: the lines it printed and, for each derivation, which of ``modules``
+    were imported when it started."""
+    out = run_python(_SPY.format(modules=modules) + textwrap.dedent(code) + "\nprint(seen)\n")
+    *lines, seen = out.splitlines()
+    return lines, ast.literal_eval(seen)
+
+
+def cli_code(*argv: str) -> str:
+    """Code that runs ``sauvegarde ARGV`` in the interpreter and prints its exit code."""
+    return f"""
+        sys.argv = ["sauvegarde", *{list(argv)!r}]
+        from sauvegarde.cli.main import main
+        try:
+            main()
+        except SystemExit as exc:
+            print("exit", exc.code)
+        """
+
+
 def test_key_is_derived_before_numpy_is_imported(tmp_path: Path) -> None:
     Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", KdfParams.cheap()).close()
-    out = run_python(
+    lines, seen = loaded_at_each_derivation(
+        ("numpy",),
         f"""
-        import sys
-        from sauvegarde.crypto import kdf
         from sauvegarde.repository import Repository
         from sauvegarde.storage.local import LocalStorage
-        seen = []
-        real = kdf.argon2id
-        def spy(*args):
-            seen.append("numpy" in sys.modules)
-            return real(*args)
-        kdf.argon2id = spy
         repo = Repository.open(LocalStorage({str(tmp_path / "repo")!r}), b"pw")
-        print(seen, "numpy" in sys.modules, len(repo.index))
-        """
+        print("numpy" in sys.modules, len(repo.index))
+        """,
     )
-    assert out == "[False] True 0"
+    assert (lines, seen) == (["True 0"], [[]])
 
 
 def test_the_cli_keeps_openblas_from_starting_threads() -> None:
@@ -112,32 +140,18 @@ def test_a_guarded_backup_records_its_verdict_without_the_plan_loader() -> None:
     assert out == "[]"
 
 
-def test_the_repository_key_is_derived_before_the_command_and_repository_modules(tmp_path: Path) -> None:
+def test_the_repository_key_is_derived_before_the_command_and_repository_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A local repository, a password from the environment: Argon2id runs once, before the command's module and the
     repository's are imported (on a smaller process); the repository then opens with that key."""
     Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", kdf=KdfParams.cheap()).close()
-    out = run_python(
-        f"""
-        import os, sys
-        from sauvegarde.crypto import kdf
-        seen = []
-        real = kdf.argon2id
-        def spy(*args):
-            seen.append(sorted(m for m in ("sauvegarde.cli.snapshots", "sauvegarde.repository.repo", "ctypes")
-                               if m in sys.modules))
-            return real(*args)
-        kdf.argon2id = spy
-        os.environ["SAUVEGARDE_PASSWORD"] = "pw"
-        sys.argv = ["sauvegarde", "-r", {str(tmp_path / "repo")!r}, "snapshots", "--json"]
-        from sauvegarde.cli.main import main
-        try:
-            main()
-        except SystemExit as exc:
-            print("exit", exc.code)
-        print(seen)
-        """
+    monkeypatch.setenv("SAUVEGARDE_PASSWORD", "pw")
+    lines, seen = loaded_at_each_derivation(
+        ("sauvegarde.cli.snapshots", "sauvegarde.repository.repo", "ctypes"),
+        cli_code("-r", str(tmp_path / "repo"), "snapshots", "--json"),
     )
-    assert out.splitlines()[-2:] == ["exit 0", "[[]]"]
+    assert (lines[-1], seen) == ("exit 0", [[]])
 
 
 def test_a_password_command_is_run_once_and_the_key_derived_once(tmp_path: Path) -> None:
@@ -145,25 +159,9 @@ def test_a_password_command_is_run_once_and_the_key_derived_once(tmp_path: Path)
     repository opens, once."""
     Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", kdf=KdfParams.cheap()).close()
     runs = tmp_path / "runs"
-    command = f"sh -c 'echo x >> {runs}; echo pw'"
-    out = run_python(
-        f"""
-        import sys
-        from sauvegarde.crypto import kdf
-        seen = []
-        real = kdf.argon2id
-        def spy(*args):
-            seen.append("sauvegarde.repository.repo" in sys.modules)
-            return real(*args)
-        kdf.argon2id = spy
-        sys.argv = ["sauvegarde", "-r", {str(tmp_path / "repo")!r}, "--password-command", {command!r}, "snapshots"]
-        from sauvegarde.cli.main import main
-        try:
-            main()
-        except SystemExit as exc:
-            print("exit", exc.code)
-        print(seen)
-        """
+    lines, seen = loaded_at_each_derivation(
+        ("sauvegarde.repository.repo",),
+        cli_code("-r", str(tmp_path / "repo"), "--password-command", f"sh -c 'echo x >> {runs}; echo pw'", "snapshots"),
     )
-    assert out.splitlines()[-2:] == ["exit 0", "[True]"]
+    assert (lines[-1], seen) == ("exit 0", [["sauvegarde.repository.repo"]])
     assert runs.read_text() == "x\n"

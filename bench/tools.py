@@ -25,7 +25,7 @@ def sauvegarde_command() -> list[str]:
     script = Path(sys.executable).parent / "sauvegarde"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "sauvegarde.cli.main"]
+    return [sys.executable, "-m", "sauvegarde"]
 
 
 class Commands:

@@ -1,5 +1,5 @@
 """Allow ``python -m sauvegarde``."""
 
-from sauvegarde.cli.main import run
+from sauvegarde.cli.entry import run
 
 run()

@@ -1,4 +1,4 @@
-"""How the ``sauvegarde`` process ends (sauvegarde.cli.main.run): what a normal exit does that matters still happens
+"""How the ``sauvegarde`` process ends (sauvegarde.cli.entry.run): what a normal exit does that matters still happens
 (non-daemon threads awaited, thread pools ended, atexit handlers run, output flushed, the exit code kept) before
 the process leaves without tearing the interpreter down."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sauvegarde.cli.main import _exit_code
+from sauvegarde.cli.entry import _exit_code
 
 
 def _run(code: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +37,7 @@ _SETUP = """
     pool.submit(time.sleep, 0.1)
     atexit.register(lambda: (out / "atexit").write_text("ran"))
     sys.stdout.write("unflushed ")  # a pipe: block-buffered, written only by the exit's flush
-    from sauvegarde.cli.main import run
+    from sauvegarde.cli.entry import run
     sys.argv = ["sauvegarde", *sys.argv[2:]]
     run()
 """

@@ -76,20 +76,20 @@ kdf.argon2id = spy
 def loaded_at_each_derivation(modules: tuple[str, ...], code: str) -> tuple[list[str], list[list[str]]]:
     """Run ``code`` with Argon2id spied on: the lines it printed and, for each derivation, which of ``modules``
     were imported when it started."""
-    out = run_python(_SPY.format(modules=modules) + textwrap.dedent(code) + "\nprint(seen)\n")
+    out = run_python(_SPY.format(modules=modules) + textwrap.dedent(code))
     *lines, seen = out.splitlines()
     return lines, ast.literal_eval(seen)
 
 
 def cli_code(*argv: str) -> str:
-    """Code that runs ``sauvegarde ARGV`` in the interpreter and prints its exit code."""
+    """Code that runs the ``sauvegarde`` program (its entry, as the installed command does) with ``argv``; the
+    derivations seen are printed by an ``atexit`` handler, which the program's exit runs."""
     return f"""
+        import atexit
+        atexit.register(lambda: print(seen))
         sys.argv = ["sauvegarde", *{list(argv)!r}]
-        from sauvegarde.cli.main import main
-        try:
-            main()
-        except SystemExit as exc:
-            print("exit", exc.code)
+        from sauvegarde.cli.entry import run
+        run()
         """
 
 
@@ -102,6 +102,7 @@ def test_key_is_derived_before_numpy_is_imported(tmp_path: Path) -> None:
         from sauvegarde.storage.local import LocalStorage
         repo = Repository.open(LocalStorage({str(tmp_path / "repo")!r}), b"pw")
         print("numpy" in sys.modules, len(repo.index))
+        print(seen)
         """,
     )
     assert (lines, seen) == (["True 0"], [[]])
@@ -143,15 +144,18 @@ def test_a_guarded_backup_records_its_verdict_without_the_plan_loader() -> None:
 def test_the_repository_key_is_derived_before_the_command_and_repository_modules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A local repository, a password from the environment: Argon2id runs once, before the command's module and the
-    repository's are imported (on a smaller process); the repository then opens with that key."""
+    """A local repository, a password from the environment: Argon2id runs once, before click, the command's module
+    and the repository's are imported (on a smaller process); the repository then opens with that key."""
     Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", kdf=KdfParams.cheap()).close()
     monkeypatch.setenv("SAUVEGARDE_PASSWORD", "pw")
-    lines, seen = loaded_at_each_derivation(
-        ("sauvegarde.cli.snapshots", "sauvegarde.repository.repo", "ctypes"),
-        cli_code("-r", str(tmp_path / "repo"), "snapshots", "--json"),
-    )
-    assert (lines[-1], seen) == ("exit 0", [[]])
+    for argv in (
+        ("-r", str(tmp_path / "repo"), "snapshots", "--json"),
+        ("snapshots", "--json", f"--repo={tmp_path / 'repo'}"),
+    ):
+        lines, seen = loaded_at_each_derivation(
+            ("click", "sauvegarde.cli.snapshots", "sauvegarde.repository.repo", "ctypes", "msgpack"), cli_code(*argv)
+        )
+        assert (lines[0], seen) == ("[]", [[]])  # no snapshots; one derivation, ahead
 
 
 def test_a_password_command_is_run_once_and_the_key_derived_once(tmp_path: Path) -> None:
@@ -159,9 +163,9 @@ def test_a_password_command_is_run_once_and_the_key_derived_once(tmp_path: Path)
     repository opens, once."""
     Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", kdf=KdfParams.cheap()).close()
     runs = tmp_path / "runs"
-    lines, seen = loaded_at_each_derivation(
+    _lines, seen = loaded_at_each_derivation(
         ("sauvegarde.repository.repo",),
         cli_code("-r", str(tmp_path / "repo"), "--password-command", f"sh -c 'echo x >> {runs}; echo pw'", "snapshots"),
     )
-    assert (lines[-1], seen) == ("exit 0", [["sauvegarde.repository.repo"]])
+    assert seen == [["sauvegarde.repository.repo"]]
     assert runs.read_text() == "x\n"

@@ -5,15 +5,13 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
-import os
-import shlex
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from sauvegarde.cli.password import password_from_sources
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.util import xdg
 
@@ -21,8 +19,7 @@ if TYPE_CHECKING:
     from sauvegarde.repository import Repository
     from sauvegarde.storage import Storage
 
-# The repository and storage packages are imported when a repository is opened, not with this module: the key
-# derivation can then run first, on a smaller process (derive_ahead).
+# The repository and storage packages are imported when a repository is opened, not with this module.
 
 
 @dataclass
@@ -66,31 +63,6 @@ class AppContext:
             repo.lock(exclusive=lock == "exclusive")
         return repo
 
-    def derive_ahead(self) -> None:
-        """Derive the key of a local repository now, from its first key file and a password from a file or the
-        environment, before the command and the repository's modules are loaded: Argon2id's 64 MiB then come on
-        top of 16-17 MiB of process rather than 20-21 (sauvegarde.crypto.kdf.derive_ahead); opening the
-        repository takes the key instead of deriving it again. Best effort: with a remote repository, a password
-        that only a command or a prompt gives, or anything unexpected, the command derives as usual (and reports
-        what is wrong)."""
-        location = self.location
-        if ":" in location and not location.startswith("/"):
-            return  # perhaps SCHEME:...; a remote store is opened once, by the command
-        try:
-            password = self._password_from_sources(run_command=False)
-            if not password:
-                return
-            from sauvegarde.crypto.kdf import derive_ahead
-            from sauvegarde.repository import keyfile, layout
-            from sauvegarde.storage.local import LocalStorage
-
-            storage = LocalStorage(location)
-            names = sorted(info.name for info in storage.list(layout.KEYS))  # the order Repository.open tries
-            if names:
-                derive_ahead(password.encode(), *keyfile.kdf_inputs(storage.load(names[0])))
-        except (SauvegardeError, OSError, ValueError):
-            return
-
     def close(self) -> None:
         for repo in self._opened:
             with contextlib.suppress(SauvegardeError):
@@ -100,7 +72,7 @@ class AppContext:
     # ---- password -------------------------------------------------------------------------------------
 
     def password(self, prompt: str = "repository password: ", confirm: bool = False) -> bytes:
-        pw = self._password_from_sources()
+        pw = password_from_sources(self.password_file, self.password_command, self.uses_default_repository)
         if pw is None:
             if not sys.stdin.isatty():
                 raise SauvegardeError(
@@ -112,22 +84,6 @@ class AppContext:
         if not pw:
             raise UsageError("an empty password is not allowed")
         return pw.encode()
-
-    def _password_from_sources(self, run_command: bool = True) -> str | None:
-        """The password from the first source given; None if none is (or, unless ``run_command``, if it is to
-        come from a command)."""
-        pfile = self.password_file or os.environ.get("SAUVEGARDE_PASSWORD_FILE")
-        if pfile:
-            return read_password_file(pfile)
-        pcmd = self.password_command or os.environ.get("SAUVEGARDE_PASSWORD_COMMAND")
-        if pcmd:
-            return run_password_command(pcmd) if run_command else None
-        env = os.environ.get("SAUVEGARDE_PASSWORD")
-        if env:
-            return env
-        if self.uses_default_repository and os.path.exists(xdg.default_password_file()):
-            return read_password_file(xdg.default_password_file())
-        return None
 
     # ---- output ---------------------------------------------------------------------------------------
 
@@ -142,24 +98,6 @@ class AppContext:
     def warn(self, text: str) -> None:
         """Warnings and errors go to stderr, even with --json or --quiet."""
         click.echo(text, err=True)
-
-
-def read_password_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.readline().rstrip("\r\n")
-    except OSError as exc:
-        raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
-
-
-def run_password_command(cmd: str) -> str:
-    try:
-        res = subprocess.run(shlex.split(cmd), capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"password command failed: {exc}") from None
-    if res.returncode != 0:
-        raise UsageError(f"password command exited with status {res.returncode}")
-    return res.stdout.splitlines()[0] if res.stdout else ""
 
 
 def _json_default(o: object) -> object:

@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from sauvegarde.cli.context import AppContext, pass_app, read_password_file, run_password_command
+from sauvegarde.cli.context import AppContext, pass_app
+from sauvegarde.cli.password import read_password_file, run_password_command
 from sauvegarde.cli.progress import Progress, wanted
 from sauvegarde.cli.selection import filter_options, make_filter
 from sauvegarde.engine.copy import Copier, CopyResult, oldest_first

@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
-from sauvegarde.cli.context import AppContext, pass_app, read_password_file
+from sauvegarde.cli.context import AppContext, pass_app
+from sauvegarde.cli.password import read_password_file
 from sauvegarde.crypto import KdfParams
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository

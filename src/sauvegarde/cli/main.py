@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import atexit
 import gc
 import importlib
 import io
 import os
 import sys
-import threading
-from typing import NoReturn
 
 import click
 
 from sauvegarde import __version__
 from sauvegarde.cli.context import AppContext
+from sauvegarde.cli.entry import hoist_global_options
 from sauvegarde.errors import EXIT_FATAL, SauvegardeError
+from sauvegarde.util.malloc import tune_allocator
 
 
 class LazyGroup(click.Group):
@@ -23,20 +22,6 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] in _DERIVE_FIRST and not {"-h", "--help"} & set(args) and not ctx.resilient_parsing:
-            # the global options are parsed, the command's module not yet imported (see AppContext.derive_ahead)
-            p = ctx.params
-            AppContext(p.get("repo"), p.get("password_file"), p.get("password_command")).derive_ahead()
-        from sauvegarde.util.malloc import tune_allocator
-
-        # One heap arena per core rather than glibc's eight: S3 first backup of /usr/share, peak 181 -> 172-174 MB.
-        # After the derivation (its threads take no arena), as ctypes adds 0.6 MiB to the process it runs on.
-        tune_allocator(arenas=max(2, os.cpu_count() or 2))
-        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
@@ -120,38 +105,10 @@ COMMANDS = [
     "report",
 ]
 
-# commands that open the repository named by the global options, with its password, whatever their arguments
-_DERIVE_FIRST = frozenset(
-    {"backup", "snapshots", "ls", "restore", "dump", "diff", "forget", "mount", "check", "prune", "stats"}
-)
-
-_GLOBAL_WITH_VALUE = {"-r", "--repo", "--password-file", "--password-command"}
-_GLOBAL_FLAGS = {"--json", "-q", "--quiet", "-v", "-vv", "--verbose", "--no-lock"}
-
-
-def hoist_global_options(argv: list[str]) -> list[str]:
-    """Move global options given after the command name in front of it, as restic accepts them anywhere."""
-    front: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            rest.extend(argv[i:])
-            break
-        name = arg.split("=", 1)[0]
-        if (name in _GLOBAL_WITH_VALUE and "=" in arg) or arg in _GLOBAL_FLAGS:
-            front.append(arg)
-        elif arg in _GLOBAL_WITH_VALUE and i + 1 < len(argv):
-            front.extend(argv[i : i + 2])
-            i += 1
-        else:
-            rest.append(arg)
-        i += 1
-    return front + rest
-
 
 def main() -> None:
+    # one heap arena per core rather than glibc's eight: S3 first backup of /usr/share, peak 181 -> 172-174 MB
+    tune_allocator(arenas=max(2, os.cpu_count() or 2))
     # NumPy (the index) does no linear algebra here, yet its OpenBLAS would start a thread per core that spins for
     # a while after the import: 3% of a check's CPU. Before NumPy is imported (lazily, see sauvegarde.util.lazy).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -193,37 +150,3 @@ def main() -> None:
         )
         sys.exit(EXIT_FATAL)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def run() -> NoReturn:
-    """The ``sauvegarde`` program: :func:`main`, then out of the process without tearing the interpreter down.
-
-    Once a command has returned, every file it wrote is closed and its lock released; what a normal exit does next
-    is free every object and module one by one: 35 ms after a first backup of /usr/share (1% of it), on every
-    command. The steps of a normal exit that matter still run, in the same order: non-daemon threads are waited
-    for (and thread pools told to end), ``atexit`` handlers run (logging, temporary directories, coverage), the
-    standard streams are flushed.
-    """
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = _exit_code(exc.code)
-    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter calls first at exit
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe, a closed stream: as a normal exit, the output is lost
-            code = code or EXIT_FATAL
-    os._exit(code)
-
-
-def _exit_code(code: object) -> int:
-    """The process status :class:`SystemExit` asks for (as the interpreter reads it)."""
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1

@@ -57,8 +57,8 @@ def derive_key(password: bytes, salt: bytes, params: KdfParams) -> bytes:
 
 def derive_ahead(password: bytes, salt: bytes, params: KdfParams) -> None:
     """Derive the key the next :func:`derive_key` call with these inputs will ask for, now: the CLI does it before
-    it loads the command and the repository's modules, so that the derivation's memory (64 MiB) comes on top of a
-    smaller process. Only the next call may take it; any other call forgets it."""
+    it loads click, the command and the repository's modules, so that the derivation's memory (64 MiB) comes on
+    top of a smaller process (sauvegarde.cli.entry). Only the next call may take it; any other call forgets it."""
     global _ahead
     key = argon2id(password, salt, params, 32)
     _ahead = (password, salt, params, key)

@@ -2,7 +2,7 @@
 
 The names below are imported on first use (PEP 562), not with the package: a light module of it (``layout``,
 ``keyfile``) can then be imported alone, as the CLI does to derive the key before the rest is loaded
-(:meth:`sauvegarde.cli.context.AppContext.derive_ahead`).
+(:mod:`sauvegarde.cli.entry`).
 """
 
 from __future__ import annotations

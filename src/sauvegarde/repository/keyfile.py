@@ -7,16 +7,13 @@ Several key files can open one repository; each is write-once and named by the B
 from __future__ import annotations
 
 import base64
-import getpass
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import blake3
-import msgpack
 
 from sauvegarde.crypto import Cipher, KdfParams, MasterKey, derive_key
 from sauvegarde.crypto.kdf import new_salt
@@ -47,9 +44,9 @@ def wrap_master_key(master: MasterKey, password: bytes, params: KdfParams) -> by
         "lanes": params.lanes,
         "salt": _b64(salt),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "hostname": socket.gethostname(),
+        "hostname": _hostname(),
         "username": _username(),
-        "data": _b64(wrapping.seal(msgpack.packb(master.to_dict()))),
+        "data": _b64(wrapping.seal(_msgpack().packb(master.to_dict()))),
     }
     return json.dumps(body, indent=1).encode()
 
@@ -76,7 +73,7 @@ def unwrap_master_key(raw: bytes, password: bytes) -> MasterKey | None:
         plain = wrapping.open(sealed, what="key file")
     except IntegrityError:
         return None
-    return MasterKey.from_dict(msgpack.unpackb(plain))
+    return MasterKey.from_dict(_msgpack().unpackb(plain))
 
 
 def kdf_inputs(raw: bytes) -> tuple[bytes, KdfParams]:
@@ -102,7 +99,25 @@ def _parse(raw: bytes) -> dict[str, Any]:
         raise FormatError(f"key file: unreadable ({exc})") from None
 
 
+# msgpack, socket and getpass are imported when a key is wrapped or unwrapped, not with this module: the CLI reads a
+# key file's salt and parameters to derive its key before anything heavy is loaded (sauvegarde.cli.entry).
+
+
+def _msgpack() -> Any:
+    import msgpack
+
+    return msgpack
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
 def _username() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

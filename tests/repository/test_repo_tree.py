@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from unittest import mock
 
 import msgpack
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sauvegarde.errors import FormatError
-from sauvegarde.repository.tree import _FIELDS, DIR, FILE, NODE_TYPES, SYMLINK, Node, Tree
+from sauvegarde.repository.tree import _FIELDS, DIR, FILE, LARGE_TREE, NODE_TYPES, SYMLINK, Node, Tree
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None)
 
@@ -228,3 +229,35 @@ def test_wire_fields_follow_the_node_constructor() -> None:
     """from_wire passes the stored fields positionally, in the order of _FIELDS."""
     names = [f.name for f in dataclasses.fields(Node)]
     assert names[2 : 2 + len(_FIELDS)] == list(_FIELDS)
+
+
+def test_a_large_tree_shares_the_values_its_entries_repeat() -> None:
+    nodes = [
+        Node(name=b"f%05d.1.gz" % i, type=FILE, mode=0o644, user="root", group="root", kind="gz", dev=65024, size=i)
+        for i in range(3000)
+    ]
+    raw = Tree(nodes).encode()
+    assert len(raw) >= LARGE_TREE
+    decoded = Tree.decode(raw).nodes
+    assert decoded == nodes
+    for field_name in ("type", "user", "group", "kind", "mode", "dev"):
+        assert getattr(decoded[0], field_name) is getattr(decoded[-1], field_name), field_name
+    wires = Tree.wires(raw)
+    assert [Node.from_wire(w) for w in wires] == nodes
+    assert wires[0]["U"] is wires[-1]["U"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(raw=arbitrary_trees)
+def test_sharing_values_changes_nothing_decode_accepts_or_returns(raw: bytes) -> None:
+    """Every tree decoded with its repeated values shared (as large trees are) decodes, or fails, as without."""
+    try:
+        plain: object = Tree.decode(raw).nodes
+    except FormatError:
+        plain = FormatError
+    with mock.patch("sauvegarde.repository.tree.LARGE_TREE", 0):
+        try:
+            shared: object = Tree.decode(raw).nodes
+        except FormatError:
+            shared = FormatError
+    assert shared == plain

@@ -7,7 +7,6 @@ file's entry is carried into the new tree as such a map, with only its access ti
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import msgpack
 
 from sauvegarde.errors import SauvegardeError
-from sauvegarde.repository import Node, Repository
-from sauvegarde.repository.tree import DIR, FILE
+from sauvegarde.repository import Node, Repository, Tree
+from sauvegarde.repository.tree import DIR, FILE, LARGE_TREE
 
 Wire = dict[str, Any]
 
@@ -32,12 +31,14 @@ class ParentTrees:
             return {}
         try:
             blob = self.repo.load_blob(tree_id)
-            if len(blob) >= _STREAM_FROM:
-                return decode_listing(blob)
-            body = msgpack.unpackb(blob)
-            if body.get("v") != 1:
-                return {}
-            return {w["n"]: w for w in body["n"] if isinstance(w, dict) and isinstance(w.get("n"), bytes)}
+            if len(blob) >= LARGE_TREE:  # decoded entry by entry, repeated values shared (see Tree.wires)
+                wires = Tree.wires(blob)
+            else:  # in one call: faster for the many small listings
+                body = msgpack.unpackb(blob)
+                if body.get("v") != 1:
+                    return {}
+                wires = body["n"]
+            return {w["n"]: w for w in wires if isinstance(w, dict) and isinstance(w.get("n"), bytes)}
         except (SauvegardeError, ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException):
             return {}
 
@@ -46,49 +47,6 @@ class ParentTrees:
             return {}
         sub = w.get("st")
         return self.listing(sub) if isinstance(sub, bytes) else {}
-
-
-# Listings of this size or more (about 1,000 entries) are decoded by decode_listing: it takes less memory and more
-# time than msgpack.unpackb (a third more on /usr/share/man/man1; half more over all the listings of /usr/share,
-# most of them small, so these are left to msgpack.unpackb).
-_STREAM_FROM = 128 * 1024
-
-# The values the entries of a listing repeat (type, owner, group, kind, mode, device): msgpack makes an object of
-# each, for each entry (only map keys are shared).
-_SHARED_KEYS = ("t", "U", "G", "k", "m", "d")
-
-
-def decode_listing(blob: bytes) -> dict[bytes, Wire]:
-    """A tree blob's entries by name ({} unless it is a version-1 tree, see docs/format.md), decoded one entry at a
-    time with their repeated values shared. The 17,938 entries of /usr/share/man/man1 (a 3 MB blob): 18.4 MiB kept
-    (18.8 at the peak) through ``msgpack.unpackb``, 13.7 (15.8) here, in 47 ms instead of 35. The largest listing
-    is what a backup's worker process peaks at when the files are unchanged (84-85 -> 79-80 MiB for the process
-    tree on that copy of /usr/share, which then peaks at the key derivation's 81)."""
-    # read from the blob in small pieces (fed whole, it would be copied into the unpacker's buffer); 0: no limit
-    # below 4 GiB on the length of one string or array (the blob is in memory already)
-    unpacker = msgpack.Unpacker(io.BytesIO(blob), max_buffer_size=0)
-    version: object = None
-    out: dict[bytes, Wire] = {}
-    seen: dict[object, object] = {}
-    for _ in range(unpacker.read_map_header()):
-        key = unpacker.unpack()
-        if key != "n":
-            value = unpacker.unpack()
-            if key == "v":
-                version = value
-            continue
-        for _ in range(unpacker.read_array_header()):
-            w = unpacker.unpack()
-            if not isinstance(w, dict) or not isinstance(name := w.get("n"), bytes):
-                continue
-            for k in _SHARED_KEYS:
-                value = w.get(k)
-                if value is not None:
-                    w[k] = seen.setdefault(value, value)
-            out[name] = w
-    if version != 1 or unpacker.tell() != len(blob):
-        return {}
-    return out
 
 
 def content_ids(w: Wire) -> bytes:

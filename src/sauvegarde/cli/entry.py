@@ -4,7 +4,7 @@
 Argon2id takes 64 MiB while it runs, on top of whatever the process holds. Reading the global options from the
 command line here, without click, and deriving the key of a local repository whose password comes from a file or
 the environment before click, the command's module and the repository package are imported, puts those 64 MiB on
-a 13 MiB process instead of 20-21 (the peak of ``check`` and of a restore of one large file). Opening the
+a 14.7 MiB process instead of 20-21 (the peak of ``check`` and of a restore of one large file). Opening the
 repository then takes the key (:func:`sauvegarde.crypto.kdf.derive_ahead`). Best effort only: a remote
 repository, a password that only a command or a prompt gives, an option this reading misses, or anything
 unexpected, and the command derives the key itself as before (and reports what is wrong).

@@ -1,4 +1,5 @@
-"""Entry point: global options, command registration, and turning errors into one line and an exit code."""
+"""The click group: global options, command registration, and turning errors into one line and an exit code (the
+program starts in :mod:`sauvegarde.cli.entry`)."""
 
 from __future__ import annotations
 

@@ -169,3 +169,24 @@ def test_a_password_command_is_run_once_and_the_key_derived_once(tmp_path: Path)
     )
     assert seen == [["sauvegarde.repository.repo"]]
     assert runs.read_text() == "x\n"
+
+
+def test_package_names_come_from_their_submodules_on_first_use() -> None:
+    """sauvegarde.crypto and sauvegarde.repository import a name's submodule when the name is first asked for
+    (so that the key derivation's module can be imported alone); an unknown name is an AttributeError."""
+    out = run_python(
+        """
+        import sys
+        import sauvegarde.crypto.kdf
+        print("sauvegarde.crypto.aead" in sys.modules)
+        from sauvegarde.crypto import Cipher
+        import sauvegarde.crypto as crypto
+        print("sauvegarde.crypto.aead" in sys.modules, Cipher is sys.modules["sauvegarde.crypto.aead"].Cipher)
+        print("Cipher" in vars(crypto))
+        try:
+            crypto.Nothing
+        except AttributeError as exc:
+            print(exc)
+        """
+    )
+    assert out.splitlines() == ["False", "True True", "True", "module 'sauvegarde.crypto' has no attribute 'Nothing'"]

@@ -7,8 +7,9 @@ The names below are imported on first use (PEP 562), not with the package: a lig
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sauvegarde.util.lazy import lazy_names
 
 if TYPE_CHECKING:
     from sauvegarde.repository.repo import Repository
@@ -19,11 +20,4 @@ __all__ = ["Node", "Repository", "Snapshot", "Tree"]
 
 _HOME = {"Node": "tree", "Repository": "repo", "Snapshot": "snapshot", "Tree": "tree"}
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOME)

@@ -8,6 +8,8 @@ guard samples a file, both after the key is derived, so those modules reach it t
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -28,3 +30,18 @@ class _LazyModule(ModuleType):
 def lazy_module(name: str) -> ModuleType:
     """A stand-in for module ``name`` that imports it on its first attribute access (``sys.modules`` untouched)."""
     return _LazyModule(name)
+
+
+def lazy_names(package: str, homes: dict[str, str]) -> Callable[[str], Any]:
+    """A PEP 562 ``__getattr__`` for ``package``: each name in ``homes`` is imported from its submodule
+    (``homes[name]``) on first use and then kept in the package's namespace."""
+
+    def __getattr__(name: str) -> Any:
+        home = homes.get(name)
+        if home is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{home}"), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__

@@ -4,9 +4,14 @@ understand must leave the derivation to the command."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from sauvegarde.cli.entry import global_options, hoist_global_options
+from sauvegarde.cli.entry import first_key_file, global_options, hoist_global_options
+from sauvegarde.crypto.kdf import KdfParams
+from sauvegarde.repository import Repository, layout
+from sauvegarde.storage.local import LocalStorage
 
 
 @pytest.mark.parametrize(
@@ -43,3 +48,20 @@ def test_global_options_after_the_command_are_hoisted_in_front() -> None:
         "--",
         "-r",
     ]
+
+
+def test_the_key_file_derived_ahead_is_the_one_opening_the_repository_tries_first(tmp_path: Path) -> None:
+    """first_key_file reads the key directory without the storage's modules: the same first name as LocalStorage's
+    listing, sorted (the order Repository.open tries key files in), temporary files left out."""
+    storage = LocalStorage(str(tmp_path / "repo"))
+    with Repository.init(storage, b"pw", KdfParams.cheap()) as repo:
+        for _ in range(3):
+            repo.add_key(b"other", KdfParams.cheap())
+    keys = tmp_path / "repo" / "keys"
+    (keys / ".tmp-0000").write_bytes(b"half written")
+    listed = sorted(info.name for info in storage.list(layout.KEYS))
+    assert len(listed) == 4
+    assert first_key_file(str(keys)) == str(tmp_path / "repo" / listed[0])
+    for name in listed:
+        (tmp_path / "repo" / name).unlink()
+    assert first_key_file(str(keys)) is None

@@ -20,6 +20,21 @@ def test_kdf_defaults_follow_rfc9106_second_option() -> None:
     assert (p.memory_kib, p.iterations, p.lanes) == (64 * 1024, 3, 4)
 
 
+def test_kdf_params_are_an_immutable_value() -> None:
+    p = KdfParams(memory_kib=128, iterations=2, lanes=1)
+    assert p == KdfParams(128, 2, 1) != KdfParams(128, 2, 2)
+    assert p != (128, 2, 1)
+    assert len({p, KdfParams(128, 2, 1), KdfParams()}) == 2
+    assert repr(p) == "KdfParams(memory_kib=128, iterations=2, lanes=1)"
+    with pytest.raises(AttributeError):
+        p.lanes = 4
+    with pytest.raises(AttributeError):
+        del p.memory_kib
+    with pytest.raises(AttributeError):
+        p.other = 1
+    assert (p.memory_kib, p.iterations, p.lanes) == (128, 2, 1)
+
+
 def test_derive_key_is_deterministic_and_32_bytes() -> None:
     a = derive_key(b"password", SALT, CHEAP)
     b = derive_key(b"password", SALT, KdfParams(memory_kib=64, iterations=1, lanes=1))

@@ -11,7 +11,7 @@ import pytest
 from sauvegarde.chunking import ChunkerParams
 from sauvegarde.crypto import Cipher, KdfParams, MasterKey
 from sauvegarde.errors import FormatError, IntegrityError
-from sauvegarde.repository import keyfile
+from sauvegarde.repository import keyfile, keyheader
 from sauvegarde.repository.config import FORMAT_VERSION, MAGIC, RepoConfig
 
 CIPHER = Cipher(b"c" * 32)
@@ -183,8 +183,8 @@ def test_unreadable_key_files_are_format_errors(raw: bytes) -> None:
 def test_kdf_inputs_are_the_salt_and_parameters_the_key_file_was_wrapped_with() -> None:
     params = KdfParams(memory_kib=128, iterations=2, lanes=1)
     raw = keyfile.wrap_master_key(MasterKey.generate(), b"pw", params)
-    salt, got = keyfile.kdf_inputs(raw)
+    salt, got = keyheader.kdf_inputs(raw)
     assert got == params
     assert salt == base64.b64decode(json.loads(raw)["salt"])
     with pytest.raises(FormatError):
-        keyfile.kdf_inputs(_damaged(salt=None))
+        keyheader.kdf_inputs(_damaged(salt=None))

@@ -145,7 +145,8 @@ def test_the_repository_key_is_derived_before_the_command_and_repository_modules
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A local repository, a password from the environment: Argon2id runs once, before click, the command's module
-    and the repository's are imported (on a smaller process); the repository then opens with that key."""
+    and the repository's, the storage's, and even typing are imported (on a smaller process); the repository then
+    opens with that key."""
     Repository.init(LocalStorage(str(tmp_path / "repo")), b"pw", kdf=KdfParams.cheap()).close()
     monkeypatch.setenv("SAUVEGARDE_PASSWORD", "pw")
     for argv in (
@@ -153,7 +154,20 @@ def test_the_repository_key_is_derived_before_the_command_and_repository_modules
         ("snapshots", "--json", f"--repo={tmp_path / 'repo'}"),
     ):
         lines, seen = loaded_at_each_derivation(
-            ("click", "sauvegarde.cli.snapshots", "sauvegarde.repository.repo", "ctypes", "msgpack"), cli_code(*argv)
+            (
+                "click",
+                "sauvegarde.cli.snapshots",
+                "sauvegarde.repository.repo",
+                "sauvegarde.storage",
+                "ctypes",
+                "msgpack",
+                "blake3",
+                "argon2",
+                "typing",
+                "dataclasses",
+                "threading",
+            ),
+            cli_code(*argv),
         )
         assert (lines[0], seen) == ("[]", [[]])  # no snapshots; one derivation, ahead
 

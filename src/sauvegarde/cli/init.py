@@ -15,7 +15,7 @@ from sauvegarde.repository.config import RepoConfig
 @click.option(
     "--kdf-memory",
     type=click.IntRange(64),
-    default=KdfParams.memory_kib,
+    default=KdfParams().memory_kib,
     show_default=True,
     metavar="KIB",
     help="Argon2id memory cost of the key file, in KiB.",
@@ -23,7 +23,7 @@ from sauvegarde.repository.config import RepoConfig
 @click.option(
     "--kdf-iterations",
     type=click.IntRange(1),
-    default=KdfParams.iterations,
+    default=KdfParams().iterations,
     show_default=True,
     metavar="N",
     help="Argon2id time cost of the key file.",

@@ -52,7 +52,7 @@ def _with_opts(f: F) -> F:
     f = click.option(
         "--kdf-memory",
         type=click.IntRange(64),
-        default=KdfParams.memory_kib,
+        default=KdfParams().memory_kib,
         metavar="KIB",
         help="Argon2id memory cost of the new key file, in KiB.",
     )(f)

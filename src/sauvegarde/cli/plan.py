@@ -58,8 +58,8 @@ def check(
 
 @command.command("init")
 @plan_options
-@click.option("--kdf-memory", type=click.IntRange(64), default=KdfParams.memory_kib, hidden=True)
-@click.option("--kdf-iterations", type=click.IntRange(1), default=KdfParams.iterations, hidden=True)
+@click.option("--kdf-memory", type=click.IntRange(64), default=KdfParams().memory_kib, hidden=True)
+@click.option("--kdf-iterations", type=click.IntRange(1), default=KdfParams().iterations, hidden=True)
 @pass_app
 def init(app: AppContext, plan_path: str | None, now: datetime | None, kdf_memory: int, kdf_iterations: int) -> None:
     """Create every repository of the plan that does not exist yet (sharing chunker parameters, so copies

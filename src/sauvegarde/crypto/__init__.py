@@ -10,9 +10,9 @@ loaded (:mod:`sauvegarde.cli.entry`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sauvegarde.util.lazy import lazy_names
+
+TYPE_CHECKING = False  # typing itself is imported after the key derivation (sauvegarde.cli.entry)
 
 if TYPE_CHECKING:
     from sauvegarde.crypto.aead import OVERHEAD, Cipher

@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 import os
-import threading
-from dataclasses import dataclass
+from _thread import allocate_lock
 
-from argon2.exceptions import HashingError
-from argon2.low_level import Type, hash_secret_raw
+from _argon2_cffi_bindings import ffi, lib
+
+# This module is imported, with libargon2's bindings only, before the rest of the program when the CLI derives a
+# key ahead (sauvegarde.cli.entry): no typing, dataclasses, threading or argon2-cffi's Python package (5 MiB
+# together), which would add to the 64 MiB peak.
 
 
-@dataclass(frozen=True)
 class KdfParams:
-    """Argon2id cost parameters; the defaults follow RFC 9106's second recommended option (64 MiB, t=3)."""
+    """Argon2id cost parameters, immutable; the defaults follow RFC 9106's second recommended option (64 MiB, t=3).
 
-    memory_kib: int = 64 * 1024
-    iterations: int = 3
-    lanes: int = 4
+    A plain class rather than a dataclass or a NamedTuple: see above."""
+
+    __slots__ = ("iterations", "lanes", "memory_kib")
+    memory_kib: int
+    iterations: int
+    lanes: int
+
+    def __init__(self, memory_kib: int = 64 * 1024, iterations: int = 3, lanes: int = 4) -> None:
+        for name, value in (("memory_kib", memory_kib), ("iterations", iterations), ("lanes", lanes)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"KdfParams is immutable (cannot set {name})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"KdfParams is immutable (cannot delete {name})")
+
+    def _fields(self) -> tuple[int, int, int]:
+        return (self.memory_kib, self.iterations, self.lanes)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KdfParams) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"KdfParams(memory_kib={self.memory_kib}, iterations={self.iterations}, lanes={self.lanes})"
 
     @classmethod
     def cheap(cls) -> KdfParams:
@@ -32,7 +58,7 @@ def new_salt() -> bytes:
 # One derivation at a time per process: each takes its memory cost (64 MiB by default) for its duration, and the
 # daemon's step and a metrics scrape may open the same repositories at once. (With cryptography's Argon2id, used
 # until 2026-11, two at once also sometimes failed with "MemoryError: Not enough memory to derive key".)
-_DERIVING = threading.Lock()
+_DERIVING = allocate_lock()
 
 # bounds on parameters read from unauthenticated key files and htpasswd lines (RFC 9106 allows far more): a
 # ceiling on memory, so such a line cannot make a process allocate without limit
@@ -68,9 +94,10 @@ def argon2id(password: bytes, salt: bytes, params: KdfParams, length: int) -> by
     """Raw Argon2id (version 0x13) of ``length`` bytes, one derivation at a time per process (see above); also
     used for the server's htpasswd hashes. Raises ValueError for parameters out of bounds.
 
-    libargon2 through argon2-cffi: it fills the lanes on threads of its own (both cores) with the GIL released,
-    and loads in 3 MiB where cryptography takes 8, so a repository is unlocked before cryptography is imported
-    (see sauvegarde.util.lazy): 0.12 s instead of 0.15 s, and the 64 MiB come on top of a smaller process.
+    libargon2 through its CFFI bindings (argon2-cffi-bindings): it fills the lanes on threads of its own (both
+    cores) with the GIL released, and loads in 0.4 MiB where cryptography takes 8, so a repository is unlocked
+    before cryptography is imported (see sauvegarde.util.lazy): 0.12 s instead of 0.15 s, and the 64 MiB come on
+    top of a smaller process.
     """
     if not (
         8 * max(1, params.lanes) <= params.memory_kib <= MAX_MEMORY_KIB
@@ -80,17 +107,23 @@ def argon2id(password: bytes, salt: bytes, params: KdfParams, length: int) -> by
         and 4 <= length <= 1024
     ):
         raise ValueError(f"Argon2id parameters out of bounds ({params}, salt {len(salt)} bytes)")
+    out = ffi.new("uint8_t[]", length)
     with _DERIVING:
-        try:
-            return hash_secret_raw(
-                password,
-                salt,
-                time_cost=params.iterations,
-                memory_cost=params.memory_kib,
-                parallelism=params.lanes,
-                hash_len=length,
-                type=Type.ID,
-                version=19,
-            )
-        except HashingError as exc:
-            raise ValueError(f"Argon2id failed: {exc}") from None
+        status = lib.argon2_hash(
+            params.iterations,
+            params.memory_kib,
+            params.lanes,
+            ffi.new("uint8_t[]", password),
+            len(password),
+            ffi.new("uint8_t[]", salt),
+            len(salt),
+            out,
+            length,
+            ffi.NULL,  # no encoded (PHC string) output
+            0,
+            lib.Argon2_id,
+            lib.ARGON2_VERSION_13,
+        )
+    if status != lib.ARGON2_OK:
+        raise ValueError(f"Argon2id failed: {ffi.string(lib.argon2_error_message(status)).decode()}")
+    return bytes(ffi.buffer(out, length))

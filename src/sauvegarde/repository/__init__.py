@@ -7,9 +7,9 @@ The names below are imported on first use (PEP 562), not with the package: a lig
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sauvegarde.util.lazy import lazy_names
+
+TYPE_CHECKING = False  # typing itself is imported after the key derivation (sauvegarde.cli.entry)
 
 if TYPE_CHECKING:
     from sauvegarde.repository.repo import Repository

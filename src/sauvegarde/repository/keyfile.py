@@ -18,6 +18,7 @@ import blake3
 from sauvegarde.crypto import Cipher, KdfParams, MasterKey, derive_key
 from sauvegarde.crypto.kdf import new_salt
 from sauvegarde.errors import FormatError, IntegrityError
+from sauvegarde.repository import keyheader
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,14 @@ def key_id(raw: bytes) -> bytes:
 
 
 def parse_key_info(kid: bytes, raw: bytes) -> KeyInfo:
-    body = _parse(raw)
+    body = keyheader.parse(raw)
     return KeyInfo(kid, str(body.get("created", "")), str(body.get("hostname", "")), str(body.get("username", "")))
 
 
 def unwrap_master_key(raw: bytes, password: bytes) -> MasterKey | None:
     """The master key if ``password`` opens this key file, else ``None``."""
-    body = _parse(raw)
-    salt, params = _kdf_fields(body)
+    body = keyheader.parse(raw)
+    salt, params = keyheader.kdf_fields(body)
     try:
         sealed = base64.b64decode(body["data"])
         wrapping = Cipher(derive_key(password, salt, params))  # ValueError: parameters out of bounds
@@ -76,31 +77,7 @@ def unwrap_master_key(raw: bytes, password: bytes) -> MasterKey | None:
     return MasterKey.from_dict(_msgpack().unpackb(plain))
 
 
-def kdf_inputs(raw: bytes) -> tuple[bytes, KdfParams]:
-    """The salt and Argon2id parameters a key file's password is derived with (FormatError if unreadable)."""
-    return _kdf_fields(_parse(raw))
-
-
-def _kdf_fields(body: dict[str, Any]) -> tuple[bytes, KdfParams]:
-    try:
-        params = KdfParams(int(body["memory_kib"]), int(body["iterations"]), int(body["lanes"]))
-        return base64.b64decode(body["salt"]), params
-    except (KeyError, ValueError, TypeError) as exc:  # the plaintext fields are not authenticated
-        raise FormatError(f"key file: unreadable ({exc})") from None
-
-
-def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-        if body.get("kdf") != "argon2id" or body.get("version") != 1:
-            raise ValueError("unknown key file version")
-        return dict(body)
-    except (ValueError, AttributeError) as exc:
-        raise FormatError(f"key file: unreadable ({exc})") from None
-
-
-# msgpack, socket and getpass are imported when a key is wrapped or unwrapped, not with this module: the CLI reads a
-# key file's salt and parameters to derive its key before anything heavy is loaded (sauvegarde.cli.entry).
+# msgpack, socket and getpass are imported when a key is wrapped or unwrapped, not with this module.
 
 
 def _msgpack() -> Any:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself is imported after the key derivation (sauvegarde.cli.entry)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 class _LazyModule(ModuleType):

@@ -159,6 +159,30 @@ def test_a_split_backup_is_the_snapshot_one_process_makes(
     _restores_exactly(repo, split, tmp_path / "target", src)
 
 
+@pytest.mark.parametrize("file_first", [False, True])
+def test_a_lone_subdirectory_is_split_one_level_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_first: bool
+) -> None:
+    """/home with one user: the split is tried again in the one subdirectory, where the work is. A file of the
+    backed-up directory sorted before it has gone to the workers by then: one process does it all, as before."""
+    src = tmp_path / "home"
+    files = _tree(src / "alice")
+    if file_first:
+        (src / "README").write_bytes(b"read me first\n" * 100)
+        files += 1
+    repo = _local(tmp_path)
+    forks = _forks(monkeypatch)
+    job = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2))
+    split = job.run()
+    assert len(forks) == (0 if file_first else 2)
+    assert len(os.listdir(tmp_path / "repo" / "index")) == (1 if file_first else 3)
+    assert job.summary.files_new == files and job.summary.dirs == 17 and job.summary.errors == []
+    assert _checked(repo) == []
+    single = Backup(_reopen(repo), BackupOptions(paths=[str(src)], processes=0, workers=2, force=True)).run()
+    assert _subtree(repo, split, src) == _subtree(repo, single, src) is not None
+    _restores_exactly(repo, split, tmp_path / "target", src)
+
+
 def test_an_unchanged_split_backup_carries_every_file_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
     files = _tree(src)

@@ -7,9 +7,9 @@ tree finisher thread that waits for its entries and saves its tree blob; directo
 subdirectory's tree ID is always known before its parent's. The number of files in flight is bounded, which bounds
 memory. The snapshot is written only after every pack and index object is stored.
 
-On a local repository the subdirectories of the first directory backed up are shared among forked copies of this
-process, each a walk, file workers and tree finisher of its own (see "child processes" below): per-file Python
-work no longer waits for one interpreter lock.
+On a local repository the subdirectories of the first directory backed up (or of its only subdirectory, and so
+on down) are shared among forked copies of this process, each a walk, file workers and tree finisher of its own
+(see "child processes" below): per-file Python work no longer waits for one interpreter lock.
 """
 
 from __future__ import annotations
@@ -830,6 +830,12 @@ class Backup:
             subdirs = subdir_names(path, set(names))
         except OSError:
             return None  # the walk reports it
+        if len(subdirs) == 1:
+            # /home with one user, /srv with one data directory: try again one level down, where the work is
+            # (the fork is still refused there if files of this directory were handed to the workers first)
+            self._split_tried = False
+            self._split_at.add(base + b"/" + subdirs[0])
+            return None
         if len(subdirs) < 2:
             return None
         split = self._split = _Split(base, subdirs, parents)

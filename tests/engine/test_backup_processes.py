@@ -175,7 +175,9 @@ def test_a_lone_subdirectory_is_split_one_level_down(
     job = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2))
     split = job.run()
     assert len(forks) == (0 if file_first else 2)
-    assert len(os.listdir(tmp_path / "repo" / "index")) == (1 if file_first else 3)
+    # one index object here; in the split, one per child that found a directory left (see the test above)
+    indexes = len(os.listdir(tmp_path / "repo" / "index"))
+    assert indexes == 1 if file_first else indexes >= 2
     assert job.summary.files_new == files and job.summary.dirs == 17 and job.summary.errors == []
     assert _checked(repo) == []
     single = Backup(_reopen(repo), BackupOptions(paths=[str(src)], processes=0, workers=2, force=True)).run()

@@ -111,40 +111,56 @@ def decode_columns(plain: bytes, what: str) -> IndexColumns:
     """An index object's plaintext straight to columns; same checks as :meth:`IndexFile.decode`, and also that IDs
     are 32 bytes and numbers fit their columns.
 
-    The msgpack is read one pack at a time, and its rows turned into columns a batch at a time, so no more than a
-    batch of rows exists as Python objects at once: decoding a whole object of 200,000 blobs (what a backup of
-    small files writes) made about 250 bytes of objects per blob, the peak of loading an index.
+    The msgpack is read one pack at a time (:func:`read_packs`), and its rows turned into columns a batch at a
+    time, so no more than a batch of rows exists as Python objects at once: decoding a whole object of 200,000
+    blobs (what a backup of small files writes) made about 250 bytes of objects per blob, the peak of loading an
+    index.
     """
+    builder = _ColumnBuilder()
+    pids: list[bytes] = []
+
+    def add(pid: bytes, entries: list[Any]) -> None:
+        pids.append(pid)
+        builder.add(entries)
+
     try:
-        reader = msgpack.Unpacker(io.BytesIO(plain), read_size=1 << 20, max_buffer_size=max(len(plain), 1 << 20))
-        fields: dict[str | bytes, Any] = {}
-        builder = _ColumnBuilder()
-        pids: list[bytes] = []
-        for _ in range(reader.read_map_header()):
-            key = reader.unpack()
-            if not isinstance(key, str | bytes):
-                raise ValueError(f"{type(key).__name__} is not allowed for map key")
-            if key in fields:
-                raise ValueError(f"{key!r} twice")
-            if key != "packs":
-                fields[key] = reader.unpack()
-                continue
-            fields[key] = True
-            for _ in range(reader.read_array_header()):
-                pid, entries = reader.unpack()
-                pids.append(bytes(pid))
-                builder.add(entries)
-        with contextlib.suppress(msgpack.OutOfData):
-            reader.unpack()
-            raise ValueError("data after the index")
-        if fields.get("v") != 1:
-            raise ValueError(f"unknown index version {fields.get('v')}")
-        if "packs" not in fields:
-            raise KeyError("packs")
-        supersedes = [bytes(s) for s in fields.get("supersedes", [])]
+        supersedes = read_packs(plain, add)
         return builder.build(b"".join(pids), supersedes, b"")
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, msgpack.UnpackException) as exc:
+    except MALFORMED as exc:
         raise FormatError(f"{what}: malformed index ({exc})") from None
+
+
+# what reading a malformed index object raises (read_packs, and the rows' checks of its callers)
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, OverflowError, msgpack.UnpackException)
+
+
+def read_packs(plain: bytes, add: Callable[[bytes, list[Any]], None]) -> list[bytes]:
+    """Read an index object's plaintext one pack at a time: ``add(pack_id, rows)`` for each pack, its rows as
+    msgpack gives them (``[type, id, offset, length, raw]``, unchecked); returns the objects it supersedes. One of
+    :data:`MALFORMED` if it is malformed."""
+    reader = msgpack.Unpacker(io.BytesIO(plain), read_size=1 << 20, max_buffer_size=max(len(plain), 1 << 20))
+    fields: dict[str | bytes, Any] = {}
+    for _ in range(reader.read_map_header()):
+        key = reader.unpack()
+        if not isinstance(key, str | bytes):
+            raise ValueError(f"{type(key).__name__} is not allowed for map key")
+        if key in fields:
+            raise ValueError(f"{key!r} twice")
+        if key != "packs":
+            fields[key] = reader.unpack()
+            continue
+        fields[key] = True
+        for _ in range(reader.read_array_header()):
+            pid, entries = reader.unpack()
+            add(bytes(pid), entries)
+    with contextlib.suppress(msgpack.OutOfData):
+        reader.unpack()
+        raise ValueError("data after the index")
+    if fields.get("v") != 1:
+        raise ValueError(f"unknown index version {fields.get('v')}")
+    if "packs" not in fields:
+        raise KeyError("packs")
+    return [bytes(s) for s in fields.get("supersedes", [])]
 
 
 class _ColumnBuilder:

@@ -13,8 +13,9 @@ import contextlib
 import tempfile
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import blake3
 
@@ -52,6 +53,7 @@ from sauvegarde.storage.wrappers import is_remote
 from sauvegarde.util.malloc import release_free_memory
 
 INDEX_EVERY_PACKS = 8  # a backup writes an index object every 8 packs, or sooner at INDEX_MAX_BLOBS blobs
+_T = TypeVar("_T")
 _TREE_CACHE_BYTES = 32 * 1024 * 1024  # tree packs kept when reading trees from remote storage (see _tree_pack)
 INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair; a backup passes it by a pack at most
 _AAD_INDEX = b"sauvegarde index v1"
@@ -275,32 +277,42 @@ class Repository:
     def load_index(self) -> None:
         """Load every index object into the in-memory index.
 
-        Reader threads fetch, authenticate and decrypt (the GIL is released); this thread decodes each object into
-        columns as it arrives, with a few objects in flight, so memory holds the columns and little else. Freed
-        decoding buffers are then handed back to the system (glibc keeps them otherwise).
+        Objects arrive through :meth:`index_objects`, decoded into columns one at a time, so memory holds the
+        columns and little else. Freed decoding buffers are then handed back to the system (glibc keeps them
+        otherwise).
         """
-        ids = self.list_index_ids()
-        threads = 8 if self.remote else 2
 
         def loaded() -> Iterator[IndexColumns]:
-            with ThreadPoolExecutor(threads) as pool:
-                window: deque[tuple[bytes, Future[tuple[bytes, str]]]] = deque()
-                for index_id in ids:
-                    window.append((index_id, pool.submit(self._load_index_plain, index_id)))
-                    if len(window) > threads:
-                        yield self._decode_columns(*window.popleft())
-                while window:
-                    yield self._decode_columns(*window.popleft())
+            for index_id, columns in self.index_objects(decode_columns):
+                if isinstance(columns, SauvegardeError):
+                    raise columns
+                columns.index_id = index_id
+                yield columns
 
         self.index.add_files(loaded())
         release_free_memory()
 
-    @staticmethod
-    def _decode_columns(index_id: bytes, fut: Future[tuple[bytes, str]]) -> IndexColumns:
-        plain, name = fut.result()
-        columns = decode_columns(plain, name)
-        columns.index_id = index_id
-        return columns
+    def index_objects(self, decode: Callable[[bytes, str], _T]) -> Iterator[tuple[bytes, _T | SauvegardeError]]:
+        """Every index object, in the order of :meth:`list_index_ids`, as ``decode(plaintext, name)`` makes it, or
+        the error that kept it from loading or decoding.
+
+        Reader threads fetch, authenticate and decrypt a few objects ahead (the GIL is released); the caller's
+        thread decodes them one at a time, so at most one object's decoding is in memory at once.
+        """
+        ids = self.list_index_ids()
+        threads = 8 if self.remote else 2
+        with ThreadPoolExecutor(threads) as pool:
+            window: deque[tuple[bytes, Future[tuple[bytes, str]]]] = deque()
+            for index_id in [*ids, None]:
+                if index_id is not None:
+                    window.append((index_id, pool.submit(self._load_index_plain, index_id)))
+                while window and (len(window) > threads or index_id is None):
+                    done_id, fut = window.popleft()
+                    try:
+                        got: _T | SauvegardeError = decode(*fut.result())
+                    except SauvegardeError as exc:
+                        got = exc
+                    yield done_id, got
 
     def load_index_files(self) -> tuple[list[IndexFile], dict[bytes, str]]:
         """Every index object that loads, and an error message per one that does not (for check and prune).

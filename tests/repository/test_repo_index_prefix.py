@@ -16,6 +16,7 @@ from sauvegarde.errors import FormatError, ObjectNotFound
 from sauvegarde.repository import index as index_module
 from sauvegarde.repository.blobs import BlobEntry
 from sauvegarde.repository.index import ID_PREFIX, IndexColumns, IndexFile, MasterIndex, decode_columns
+from sauvegarde.repository.packed_index import ENTRY, decode_packed, entries
 from sauvegarde.repository.testing import memory_repository
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -251,6 +252,11 @@ def test_decode_columns_agrees_with_index_file_across_batches(
     assert c.supersedes == IndexFile.decode(plain, "index/x").supersedes == [b"s" * 32]
     assert _as_decoded(c) == IndexFile.decode(plain, "index/x").packs == packs
     assert len(c) == sum(counts)
+    packed = decode_packed(plain, "index/x")  # check's form: the same entries, 45 bytes each
+    assert {pid: entries(p) for pid, p in packed.packs.items()} == packs
+    assert sum(len(p) for p in packed.packs.values()) == ENTRY.size * sum(counts)
+    assert packed.supersedes == [b"s" * 32]
+    assert packed.to_index_file().packs == packs
 
 
 @pytest.mark.parametrize(
@@ -277,6 +283,8 @@ def test_decode_columns_agrees_with_index_file_across_batches(
 def test_streamed_index_decoding_refuses_what_a_whole_decode_refuses(plain: bytes) -> None:
     with pytest.raises(FormatError, match="index/abc: malformed index"):
         decode_columns(plain, "index/abc")
+    with pytest.raises(FormatError, match="index/abc: malformed index"):
+        decode_packed(plain, "index/abc")
     if plain != b"\x83\xa1v\x01\xa5packs\x90\xa5packs\x90":
         with pytest.raises(FormatError):
             IndexFile.decode(plain, "index/abc")
@@ -308,12 +316,16 @@ def test_streamed_index_decoding_refuses_what_a_whole_decode_refuses(plain: byte
 def test_malformed_index_is_a_format_error_in_columns(body: object) -> None:
     with pytest.raises(FormatError, match="index/abc"):
         decode_columns(msgpack.packb(body), "index/abc")
+    with pytest.raises(FormatError, match="index/abc"):
+        decode_packed(msgpack.packb(body), "index/abc")
 
 
 @pytest.mark.parametrize("raw", [b"", b"\xc1", b"\x92\x01", b"garbage that is not msgpack"])
 def test_garbage_index_is_a_format_error_in_columns(raw: bytes) -> None:
     with pytest.raises(FormatError):
         decode_columns(raw, "index/abc")
+    with pytest.raises(FormatError):
+        decode_packed(raw, "index/abc")
 
 
 def test_id_bytes_must_be_whole_words() -> None:

@@ -30,6 +30,9 @@ from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry, BlobType
+from sauvegarde.repository.packed_index import PackedIndex, decode_packed
+from sauvegarde.repository.packed_index import count as packed_count
+from sauvegarde.repository.packed_index import entries as packed_entries
 from sauvegarde.repository.tree import DIR, FILE, Link
 from sauvegarde.util.forked import ChildFailed, Send, Turns, can_fork, start_children
 
@@ -175,7 +178,7 @@ class Checker:
         self._unseen: dict[bytes, bytes | list[bytes]] = {}
         self._seen: dict[bytes, bytes | list[bytes]] = {}
         self._missing: set[bytes] = set()  # referred to by a snapshot, in no index
-        self.pack_entries: dict[bytes, list[BlobEntry]] = {}
+        self.pack_entries: dict[bytes, bytes] = {}  # pack -> its index entries, packed (see packed_index)
         # tree -> its copies as the index places them: the walk reads trees through these, not through the
         # repository's in-memory index, which check never builds (nor imports NumPy for)
         self._tree_copies: dict[bytes, list[tuple[bytes, BlobEntry]]] = {}
@@ -205,16 +208,27 @@ class Checker:
     # ---- indexes and packs ----------------------------------------------------------------------------
 
     def _load_indexes(self) -> None:
-        files, errors = self.repo.load_index_files()
+        """Every index object, one at a time, kept packed (see repository.packed_index); then the blob map from
+        those that no other supersedes."""
+        loaded: list[PackedIndex] = []
+        errors: dict[bytes, str] = {}
+        for index_id, got in self.repo.index_objects(decode_packed):
+            if isinstance(got, SauvegardeError):
+                errors[index_id] = str(got)
+                continue
+            got.index_id = index_id
+            loaded.append(got)
         for index_id, message in sorted(errors.items()):
             self.add(Problem("error", "index_damaged", f"index {index_id.hex()}", message))
-        for f in files:
-            for pid, entries in f.packs.items():
+        superseded = {s for f in loaded for s in f.supersedes}
+        in_force = [f for f in loaded if f.index_id not in superseded]
+        unseen = self._unseen
+        for f in in_force:
+            for pid, packed in f.packs.items():
                 if pid in self.pack_entries:
                     continue  # the same pack named by two index objects (an interrupted prune): harmless
-                self.pack_entries[pid] = entries
-                unseen = self._unseen
-                for e in entries:
+                self.pack_entries[pid] = packed
+                for e in packed_entries(packed):
                     held = unseen.setdefault(e.id, pid)
                     if held is not pid:  # another copy
                         if isinstance(held, list):
@@ -224,7 +238,7 @@ class Checker:
                     if e.type == BlobType.TREE:
                         self._tree_copies.setdefault(e.id, []).append((pid, e))
         if self.build_index:
-            self.repo.index.add_files(files)
+            self.repo.index.add_files(f.to_index_file() for f in in_force)
         self.report.duplicate_blobs = sum(isinstance(packs, list) for packs in self._unseen.values())
 
     def _check_packs(self, stored: dict[bytes, int]) -> None:
@@ -235,7 +249,7 @@ class Checker:
                     "error",
                     "pack_missing",
                     f"pack {pid.hex()}",
-                    f"named by the index but missing from storage ({len(self.pack_entries[pid])} blobs)",
+                    f"named by the index but missing from storage ({packed_count(self.pack_entries[pid])} blobs)",
                 )
             )
         for pid in sorted(set(stored) - set(self.pack_entries)):
@@ -273,11 +287,10 @@ class Checker:
         if no process could start, those of any that failed)."""
         if self.processes < 2 or self.repo.remote or not can_fork() or len(packs) < 2 * self.processes:
             return packs
-        # A worker must not touch the index entries it inherits: each object it reads (a reference count is a
-        # write) would be copied into its memory, about 140 bytes per blob per worker, so a check of a large
-        # repository would take its index's size again per worker. It compares each pack's header with a digest of
-        # the index's entries made here, and reads the entries themselves only if they differ.
-        self._expected = {pid: _entries_digest(self.pack_entries[pid]) for pid in packs}
+        # A worker compares each pack's header with a digest of the index's entries made here, and unpacks the
+        # entries themselves only if they differ: no per-blob objects made in every worker (nor pages of the
+        # inherited ones copied into it: a reference count is a write).
+        self._expected = {pid: _entries_digest(packed_entries(self.pack_entries[pid])) for pid in packs}
         turns = Turns(len(packs))
 
         def work(send: Send) -> dict[str, object]:
@@ -345,7 +358,7 @@ class Checker:
         if expected is not None and expected == _entries_digest(header):
             return  # the header lists exactly what the index does (see _in_children)
         found = {e.id: e for e in header}
-        wrong = [e for e in self.pack_entries[pid] if found.get(e.id) != e]
+        wrong = [e for e in packed_entries(self.pack_entries[pid]) if found.get(e.id) != e]
         for e in wrong:
             self._mark_bad(pid, e.id)
             self.add(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sauvegarde.source.listing import RWF_NOWAIT, open_noatime, read_cached, starts_cached
+from sauvegarde.source.listing import RWF_NOWAIT, largest_first, open_noatime, read_cached, starts_cached
 
 pytestmark = pytest.mark.skipif(not RWF_NOWAIT, reason="no RWF_NOWAIT on this platform")
 
@@ -70,3 +70,18 @@ def test_the_start_of_a_file_is_known_cached_or_not(tmp_path: Path) -> None:
         pytest.skip("this file system keeps the file's pages")
     assert not cached
     assert not starts_cached(bytes(tmp_path / "missing"))
+
+
+def test_subdirectories_to_share_come_most_entries_first(tmp_path: Path) -> None:
+    """The order processes sharing a directory's subdirectories take them: most entries first, ties in the given
+    order; one gone or replaced by a symlink counts as empty."""
+    for name, count in (("a", 2), ("b", 5), ("c", 2), ("d", 0), ("e", 9)):
+        (tmp_path / name).mkdir()
+        for i in range(count):
+            (tmp_path / name / f"f{i}").write_bytes(b"")
+    (tmp_path / "e" / "sub").mkdir()  # a directory entry counts as one, what is below it not at all
+    (tmp_path / "e" / "sub" / "deep").write_bytes(b"")
+    (tmp_path / "link").symlink_to(tmp_path / "e")
+    names = [b"a", b"b", b"c", b"d", b"e", b"gone", b"link"]
+    assert largest_first(os.fsencode(tmp_path), names) == [b"e", b"b", b"a", b"c", b"d", b"gone", b"link"]
+    assert largest_first(os.fsencode(tmp_path) + b"/", [b"c", b"a"]) == [b"c", b"a"]

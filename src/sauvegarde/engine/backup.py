@@ -60,7 +60,14 @@ from sauvegarde.repository.blobs import BlobType
 from sauvegarde.repository.snapshot import format_time
 from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.source import Excluder, node_from_stat
-from sauvegarde.source.listing import list_dir, open_noatime, read_cached, starts_cached, subdir_names
+from sauvegarde.source.listing import (
+    largest_first,
+    list_dir,
+    open_noatime,
+    read_cached,
+    starts_cached,
+    subdir_names,
+)
 from sauvegarde.util.forked import Child, ChildFailed, Send, Turns, can_fork, start_children
 
 _T = TypeVar("_T")
@@ -804,13 +811,14 @@ class Backup:
     # ---- child processes ------------------------------------------------------------------------------
     # Unchanged and small files cost Python work each (stat, compare, read, hash and store calls) under one
     # interpreter lock. The subdirectories of the first directory backed up are shared among forked copies of
-    # this process: each takes the next one not taken (a counter in shared memory), backs it up with file
-    # workers and a tree finisher of its own, writes its packs and index objects, and returns the subdirectories'
-    # nodes (with their tree IDs), its summary and the guard's observations. This process backs up the files
-    # beside them meanwhile. The fork happens before this process has stored anything or started a worker, so
-    # a child begins with no pack half written and no lock held by a thread it does not have. A child that fails
-    # gives nothing: its subdirectories are backed up again here, and whatever it stored is unreferenced data a
-    # later prune removes.
+    # this process: each takes the next one not taken (a counter in shared memory; those with the most entries
+    # first, so that small ones even out the end: source.listing.largest_first), backs it up with file workers
+    # and a tree finisher of its own, writes its packs and index objects, and returns the subdirectories' nodes
+    # (with their tree IDs), its summary and the guard's observations. This process backs up the files beside
+    # them meanwhile. The fork happens before this process has stored anything or started a worker, so a child
+    # begins with no pack half written and no lock held by a thread it does not have. A child that fails gives
+    # nothing: its subdirectories are backed up again here, and whatever it stored is unreferenced data a later
+    # prune removes.
 
     def _start_split(self, path: bytes, base: bytes, names: list[bytes], parents: dict[bytes, Wire]) -> _Split | None:
         if self._split_tried:
@@ -838,7 +846,7 @@ class Backup:
             return None
         if len(subdirs) < 2:
             return None
-        split = self._split = _Split(base, subdirs, parents)
+        split = self._split = _Split(base, largest_first(path, subdirs), parents)
 
         def work(send: Send) -> dict[str, object]:
             return self._child_work(split, send)

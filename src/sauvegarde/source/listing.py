@@ -51,6 +51,29 @@ def subdir_names(path: bytes, names: set[bytes]) -> list[bytes]:
     return sorted(n for n in found if n in names)
 
 
+def largest_first(path: bytes, names: list[bytes]) -> list[bytes]:
+    """Subdirectories ``names`` of ``path`` in the order processes sharing them should take them: most entries
+    first, a cheap guess at the work below each (one listing per subdirectory, no stat), so that the small ones
+    are left for the end, where they even out when the processes finish. Ties keep their order; a subdirectory
+    that cannot be listed counts as empty (the walk reports it)."""
+
+    def entries(name: bytes) -> int:
+        try:
+            fd = open_dir(path.rstrip(b"/") + b"/" + name)
+        except OSError:
+            return 0
+        try:
+            with os.scandir(fd) as it:
+                return sum(1 for _ in it)
+        except OSError:
+            return 0
+        finally:
+            os.close(fd)
+
+    counts = {name: entries(name) for name in names}
+    return sorted(names, key=lambda name: -counts[name])
+
+
 def read_cached(fd: int, size: int) -> bytearray | None:
     """The content of the regular file open at ``fd``, expected to be ``size`` bytes, if the page cache holds all of
     it: the read is refused (``RWF_NOWAIT``) rather than wait for the disk. None when it would wait, when the file

@@ -4,9 +4,8 @@
 Argon2id takes 64 MiB while it runs, on top of whatever the process holds. Reading the global options from the
 command line here, without click, and deriving the key of a local repository whose password comes from a file or
 the environment before click, the command's module, the repository package and even typing are imported, puts
-those 64 MiB on an 11.5 MiB process instead of 20-21 (the peak of ``check``, of an unchanged backup and of a restore
-of one large file). Up to the derivation, this module and those it imports are kept to JSON and libargon2's
-bindings. Opening the
+those 64 MiB on an 11.5 MiB process instead of 20-21 (the peak of ``check`` and of a restore of one large file).
+Up to the derivation, this module and those it imports are kept to JSON and libargon2's bindings. Opening the
 repository then takes the key (:func:`sauvegarde.crypto.kdf.derive_ahead`). Best effort only: a remote
 repository, a password that only a command or a prompt gives, an option this reading misses, or anything
 unexpected, and the command derives the key itself as before (and reports what is wrong).

@@ -52,8 +52,8 @@ from sauvegarde.storage.capabilities import object_lock_storage, temporary_clean
 from sauvegarde.storage.wrappers import is_remote
 from sauvegarde.util.malloc import release_free_memory
 
-INDEX_EVERY_PACKS = 8  # a backup writes an index object every 8 packs, or sooner at INDEX_MAX_BLOBS blobs
 _T = TypeVar("_T")
+INDEX_EVERY_PACKS = 8  # a backup writes an index object every 8 packs, or sooner at INDEX_MAX_BLOBS blobs
 _TREE_CACHE_BYTES = 32 * 1024 * 1024  # tree packs kept when reading trees from remote storage (see _tree_pack)
 INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair; a backup passes it by a pack at most
 _AAD_INDEX = b"sauvegarde index v1"
@@ -315,22 +315,18 @@ class Repository:
                     yield done_id, got
 
     def load_index_files(self) -> tuple[list[IndexFile], dict[bytes, str]]:
-        """Every index object that loads, and an error message per one that does not (for check and prune).
+        """Every index object that loads, and an error message per one that does not (for prune).
 
         Objects superseded by another loaded one are left out of the list.
         """
-        ids = self.list_index_ids()
+        files: list[IndexFile] = []
         errors: dict[bytes, str] = {}
-
-        def load(index_id: bytes) -> IndexFile | None:
-            try:
-                return self.load_index_file(index_id)
-            except SauvegardeError as exc:
-                errors[index_id] = str(exc)
-                return None
-
-        with ThreadPoolExecutor(8) as pool:
-            files = [f for f in pool.map(load, ids) if f is not None]
+        for index_id, got in self.index_objects(IndexFile.decode):
+            if isinstance(got, SauvegardeError):
+                errors[index_id] = str(got)
+                continue
+            got.index_id = index_id
+            files.append(got)
         superseded = {s for f in files for s in f.supersedes}
         return [f for f in files if f.index_id not in superseded], errors
 

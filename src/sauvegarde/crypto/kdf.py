@@ -8,8 +8,8 @@ from _thread import allocate_lock
 from _argon2_cffi_bindings import ffi, lib
 
 # This module is imported, with libargon2's bindings only, before the rest of the program when the CLI derives a
-# key ahead (sauvegarde.cli.entry): no typing, dataclasses, threading or argon2-cffi's Python package (5 MiB
-# together), which would add to the 64 MiB peak.
+# key ahead (sauvegarde.cli.entry): no typing, dataclasses, threading or argon2-cffi's Python package (about
+# 4 MiB together), which would add to the 64 MiB peak.
 
 
 class KdfParams:
@@ -32,14 +32,14 @@ class KdfParams:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"KdfParams is immutable (cannot delete {name})")
 
-    def _fields(self) -> tuple[int, int, int]:
+    def _values(self) -> tuple[int, int, int]:
         return (self.memory_kib, self.iterations, self.lanes)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, KdfParams) and self._fields() == other._fields()
+        return isinstance(other, KdfParams) and self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._fields())
+        return hash(self._values())
 
     def __repr__(self) -> str:
         return f"KdfParams(memory_kib={self.memory_kib}, iterations={self.iterations}, lanes={self.lanes})"

@@ -301,18 +301,22 @@ class Repository:
         """
         ids = self.list_index_ids()
         threads = 8 if self.remote else 2
+        window: deque[tuple[bytes, Future[tuple[bytes, str]]]] = deque()
+
+        def oldest() -> tuple[bytes, _T | SauvegardeError]:
+            index_id, fut = window.popleft()
+            try:
+                return index_id, decode(*fut.result())
+            except SauvegardeError as exc:
+                return index_id, exc
+
         with ThreadPoolExecutor(threads) as pool:
-            window: deque[tuple[bytes, Future[tuple[bytes, str]]]] = deque()
-            for index_id in [*ids, None]:
-                if index_id is not None:
-                    window.append((index_id, pool.submit(self._load_index_plain, index_id)))
-                while window and (len(window) > threads or index_id is None):
-                    done_id, fut = window.popleft()
-                    try:
-                        got: _T | SauvegardeError = decode(*fut.result())
-                    except SauvegardeError as exc:
-                        got = exc
-                    yield done_id, got
+            for index_id in ids:
+                window.append((index_id, pool.submit(self._load_index_plain, index_id)))
+                if len(window) > threads:
+                    yield oldest()
+            while window:
+                yield oldest()
 
     def load_index_files(self) -> tuple[list[IndexFile], dict[bytes, str]]:
         """Every index object that loads, and an error message per one that does not (for prune).

@@ -221,3 +221,11 @@ def mutate(root: Path, seed: int) -> dict[str, int]:
         "deleted": len(deleted),
         "bytes_written": changed_bytes,
     }
+
+
+def space_kept(tree_bytes: int, big_bytes: int, repeat: int, tree_restores: int, big_restores: int) -> int:
+    """Bytes a benchmark run keeps in its work directory until it ends (see bench.steps.Bench.run): per repetition
+    a copy of the tree, each restore of the tree and each restore of the big file, and a quarter as much again for
+    the repositories and what the file system adds (a run of 3 repetitions on /usr/share kept about 14 GB)."""
+    per_repetition = tree_bytes * (1 + tree_restores) + big_bytes * big_restores
+    return int(1.25 * per_repetition * repeat)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from bench.data import (
     read_all,
     rmtree,
     sha256,
+    space_kept,
     tree_stats,
 )
 from bench.measure import Result, Run, have_gnu_time, timed
@@ -246,6 +248,8 @@ class Bench:
             self.tools = self.args.tools[turn:] + self.args.tools[:turn]
             if "data" in self.steps:
                 self.make_tree(rep)
+                if rep == 0:
+                    self.check_space()
             if tree_steps:
                 expected = self.tree_sequence(tree_steps, rep)
                 self.info.setdefault("tree_after_changes", expected)
@@ -259,6 +263,22 @@ class Bench:
         self.remove_restores()
         if not self.args.keep:
             self.rmtree(self.data)
+
+    def check_space(self) -> None:
+        """Stop before anything is measured if --work cannot hold what the run keeps until its end (see run): per
+        repetition a copy of the tree, every restore of it (S3 ones too) and every restore of the big file, and
+        the repositories (a quarter of that again). A run that fills the disk fails its restores half-way."""
+        tree = int(self.info["data"]["bytes"])
+        big = int(self.info.get("big", {}).get("bytes", 0)) if "big" in self.steps else 0
+        tree_restores = len(self.tools) * ("restore" in self.steps)
+        tree_restores += len([t for t in self.tools if t in S3_TOOLS]) * ("s3" in self.steps)
+        need = space_kept(tree, big, self.args.repeat, tree_restores, len(self.tools)) - tree  # one copy is made
+        free = shutil.disk_usage(self.work).free
+        if free < need:
+            sys.exit(
+                f"bench: {self.work} has {free / 2**30:.1f} GiB free, and this run keeps about {need / 2**30:.1f} GiB"
+                " until it ends (every repetition's tree copy and restores): free space, or run fewer --repeat"
+            )
 
     def make_tree(self, rep: int) -> None:
         # a fresh copy per repetition, beside the earlier ones (removed at the end of the run, see run)

@@ -225,7 +225,8 @@ def mutate(root: Path, seed: int) -> dict[str, int]:
 
 def space_kept(tree_bytes: int, big_bytes: int, repeat: int, tree_restores: int, big_restores: int) -> int:
     """Bytes a benchmark run keeps in its work directory until it ends (see bench.steps.Bench.run): per repetition
-    a copy of the tree, each restore of the tree and each restore of the big file, and a quarter as much again for
-    the repositories and what the file system adds (a run of 3 repetitions on /usr/share kept about 14 GB)."""
+    a copy of the tree, each restore of the tree and each restore of the big file. The repositories come on top,
+    but not every restore keeps all its bytes at once: for 3 repetitions on /usr/share this says 17 GB, the run
+    kept about 14 GB in its restores and copies."""
     per_repetition = tree_bytes * (1 + tree_restores) + big_bytes * big_restores
-    return int(1.25 * per_repetition * repeat)
+    return per_repetition * repeat

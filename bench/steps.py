@@ -266,8 +266,8 @@ class Bench:
 
     def check_space(self) -> None:
         """Stop before anything is measured if --work cannot hold what the run keeps until its end (see run): per
-        repetition a copy of the tree, every restore of it (S3 ones too) and every restore of the big file, and
-        the repositories (a quarter of that again). A run that fills the disk fails its restores half-way."""
+        repetition a copy of the tree, every restore of it (S3 ones too) and every restore of the big file (see
+        data.space_kept). A run that fills the disk fails its restores half-way."""
         tree = int(self.info["data"]["bytes"])
         big = int(self.info.get("big", {}).get("bytes", 0)) if "big" in self.steps else 0
         tree_restores = len(self.tools) * ("restore" in self.steps)

@@ -107,6 +107,10 @@ class IndexColumns:
         return len(self.ids)
 
 
+# what reading a malformed index object raises (read_packs, and the rows' checks of its callers)
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, OverflowError, msgpack.UnpackException)
+
+
 def decode_columns(plain: bytes, what: str) -> IndexColumns:
     """An index object's plaintext straight to columns; same checks as :meth:`IndexFile.decode`, and also that IDs
     are 32 bytes and numbers fit their columns.
@@ -128,10 +132,6 @@ def decode_columns(plain: bytes, what: str) -> IndexColumns:
         return builder.build(b"".join(pids), supersedes, b"")
     except MALFORMED as exc:
         raise FormatError(f"{what}: malformed index ({exc})") from None
-
-
-# what reading a malformed index object raises (read_packs, and the rows' checks of its callers)
-MALFORMED = (ValueError, TypeError, KeyError, AttributeError, OverflowError, msgpack.UnpackException)
 
 
 def read_packs(plain: bytes, add: Callable[[bytes, list[Any]], None]) -> list[bytes]:

@@ -91,21 +91,36 @@ def _restores_exactly(repo: Repository, snap: Snapshot, target: Path, src: Path)
     assert {k: v[0] for k, v in restored.items()} == {k: v[0] for k, v in snapshot_of(src).items()}
 
 
-def _page_cache(monkeypatch: pytest.MonkeyPatch, state: str, log: Path) -> None:
+def _page_cache(monkeypatch: pytest.MonkeyPatch, state: str, log: Path, fetched: Path) -> None:
     """Make the children see files as cached (as they are: just written), not cached, or one in two; each read
-    answered from the cache appends a line to ``log`` (the children's only way to tell)."""
-    real_read, real_starts = backup_module.read_cached, backup_module.starts_cached
+    answered from the cache appends a line to ``log`` (the children's only way to tell), each file the disk is
+    asked to fetch ahead a line to ``fetched``."""
+    real_read, real_starts, real_fetch = (
+        backup_module.read_cached,
+        backup_module.starts_cached,
+        backup_module.fetch_file_ahead,
+    )
     calls = itertools.count()
 
     def refused() -> bool:
         return state == "not-cached" or (state == "mixed" and next(calls) % 2 == 1)
 
-    def read_cached(fd: int, size: int) -> bytearray | None:
-        data = None if refused() else real_read(fd, size)
+    def read_cached(fd: int, size: int, fetch: bool = False) -> bytearray | None:
+        if refused():
+            if fetch:
+                with fetched.open("a") as f:
+                    f.write(f"{size}\n")
+            return None
+        data = real_read(fd, size, fetch)
         if data is not None:
             with log.open("a") as f:
                 f.write(f"{len(data)}\n")
         return data
+
+    def fetch_file_ahead(path: bytes, size: int) -> None:
+        with fetched.open("a") as f:
+            f.write(f"{size}\n")
+        real_fetch(path, size)
 
     def starts_cached(path: bytes) -> bool:
         cached = not refused() and real_starts(path)
@@ -116,6 +131,7 @@ def _page_cache(monkeypatch: pytest.MonkeyPatch, state: str, log: Path) -> None:
 
     monkeypatch.setattr(backup_module, "read_cached", read_cached)
     monkeypatch.setattr(backup_module, "starts_cached", starts_cached)
+    monkeypatch.setattr(backup_module, "fetch_file_ahead", fetch_file_ahead)
 
 
 @pytest.mark.parametrize("cache", ["cached", "not-cached", "mixed"])
@@ -128,17 +144,22 @@ def test_a_split_backup_is_the_snapshot_one_process_makes(
     files = _tree(src, streamed=True)
     repo = _local(tmp_path)
     forks = _forks(monkeypatch)
-    log = tmp_path / "cached.log"
-    _page_cache(monkeypatch, cache, log)
+    log, fetched = tmp_path / "cached.log", tmp_path / "fetched.log"
+    _page_cache(monkeypatch, cache, log, fetched)
     job = Backup(repo, BackupOptions(paths=[str(src)], processes=2, workers=2))
     split = job.run()
     assert len(forks) == 2 and os.getpid() not in forks
     read_here = [int(n) for n in log.read_text().split()] if log.exists() else []
+    asked = sorted(int(n) for n in fetched.read_text().split()) if fetched.exists() else []
     if cache == "cached":
         # every file in the split directories (top.bin, beside them, is the main process's, with its workers)
         assert len(read_here) == files - 1 and 1_500_000 in read_here and 9 * 1024 * 1024 in read_here
+        assert asked == []
     elif cache == "not-cached":
         assert read_here == []
+        # the disk was asked once for every file the workers then read, the first of each batch included (all
+        # but the streamed one, which the kernel reads ahead anyway, and top.bin)
+        assert len(asked) == files - 2 and 1_500_000 in asked and 9 * 1024 * 1024 not in asked
     else:
         assert 0 < len(read_here) < files
     # a child writes the index object of its packs (one process writes one; a child that started late may have

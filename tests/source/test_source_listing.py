@@ -1,14 +1,25 @@
-"""Reading a file only if the page cache holds it (source.listing.read_cached, starts_cached), against the real
-kernel."""
+"""Reading a file only if the page cache holds it (source.listing.read_cached, starts_cached) and asking the disk
+to fetch one ahead (fetch_file_ahead), against the real kernel."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from sauvegarde.source.listing import RWF_NOWAIT, largest_first, open_noatime, read_cached, starts_cached
+from sauvegarde.source.listing import (
+    RWF_NOWAIT,
+    WILLNEED,
+    fetch_file_ahead,
+    largest_first,
+    open_noatime,
+    read_cached,
+    starts_cached,
+)
 
 pytestmark = pytest.mark.skipif(not RWF_NOWAIT, reason="no RWF_NOWAIT on this platform")
 
@@ -70,6 +81,36 @@ def test_the_start_of_a_file_is_known_cached_or_not(tmp_path: Path) -> None:
         pytest.skip("this file system keeps the file's pages")
     assert not cached
     assert not starts_cached(bytes(tmp_path / "missing"))
+
+
+def _resident(path: Path) -> int:
+    """Bytes of the file the page cache holds, asked without reading it (util-linux fincore: mincore(2))."""
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+    return int(out.split()[0])
+
+
+@pytest.mark.skipif(WILLNEED is None or shutil.which("fincore") is None, reason="no fadvise or fincore here")
+def test_a_file_fetched_ahead_comes_into_the_page_cache(tmp_path: Path) -> None:
+    """The disk starts reading it, and the call does not wait for that; a file not asked for stays out."""
+    size = 2 * 1024 * 1024
+    asked, left = _written(tmp_path / "asked", os.urandom(size)), _written(tmp_path / "left", os.urandom(size))
+    for path in (asked, left):
+        _evicted(path)
+        if _resident(path) != 0:
+            pytest.skip("this file system keeps the file's pages")
+    fetch_file_ahead(bytes(asked), size)
+    fetch_file_ahead(bytes(tmp_path / "missing"), size)  # nothing to fetch: no error either
+    deadline = time.monotonic() + 10
+    while _resident(asked) < size and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _resident(asked) == size
+    assert _resident(left) == 0
 
 
 def test_subdirectories_to_share_come_most_entries_first(tmp_path: Path) -> None:

@@ -7,10 +7,12 @@ a FIFO put in a file's place.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 O_NOATIME = getattr(os, "O_NOATIME", 0)
 RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)  # Linux 4.14; buffered reads honour it since 5.9
+WILLNEED: int | None = getattr(os, "POSIX_FADV_WILLNEED", None)  # not on macOS
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in a file's place must not block
 
 
@@ -74,16 +76,19 @@ def largest_first(path: bytes, names: list[bytes]) -> list[bytes]:
     return sorted(names, key=lambda name: -counts[name])
 
 
-def read_cached(fd: int, size: int) -> bytearray | None:
+def read_cached(fd: int, size: int, fetch: bool = False) -> bytearray | None:
     """The content of the regular file open at ``fd``, expected to be ``size`` bytes, if the page cache holds all of
     it: the read is refused (``RWF_NOWAIT``) rather than wait for the disk. None when it would wait, when the file
-    is no longer ``size`` bytes long, or when the kernel or file system cannot tell: read it the usual way then."""
+    is no longer ``size`` bytes long, or when the kernel or file system cannot tell: read it the usual way then.
+    With ``fetch``, a read refused starts the disk reading the file into the cache (:func:`fetch_ahead`)."""
     if not RWF_NOWAIT:
         return None
     buf = bytearray(size + 1)  # one more: a file that grew since its stat is seen to have
     try:
         n = os.preadv(fd, [buf], 0, RWF_NOWAIT)
     except OSError:  # EAGAIN: not (all) cached; EOPNOTSUPP: cannot tell
+        if fetch:
+            fetch_ahead(fd, size)
         return None
     if n != size:  # part of it cached (a short read), or it grew or shrank
         return None
@@ -108,3 +113,27 @@ def starts_cached(path: bytes, length: int = 1 << 20) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def fetch_ahead(fd: int, size: int) -> None:
+    """Ask the kernel to start reading the first ``size`` bytes of the file open at ``fd`` into the page cache and
+    return at once (``POSIX_FADV_WILLNEED``): a thread that reads it later finds it there, or on its way. Files
+    read one after the other by one thread kept one request at a time in flight, and a cold disk waited on each
+    (see Backup._store_cached). Advice only: nothing is read into this process, and a refusal changes nothing."""
+    if WILLNEED is not None:
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, 0, size, WILLNEED)
+
+
+def fetch_file_ahead(path: bytes, size: int) -> None:
+    """:func:`fetch_ahead` for the file at ``path`` (opened as a backup opens it; nothing if it cannot be)."""
+    if WILLNEED is None:
+        return
+    try:
+        fd = open_noatime(path)
+    except OSError:
+        return
+    try:
+        fetch_ahead(fd, size)
+    finally:
+        os.close(fd)

@@ -15,7 +15,7 @@ from sauvegarde.engine import check as check_module
 from sauvegarde.engine.check import Checker, ReadSubset, check_repository
 from sauvegarde.engine.events import Counters, SentCounters
 from sauvegarde.errors import UsageError
-from sauvegarde.repository import layout
+from sauvegarde.repository import Repository, layout
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.index import IndexFile
 from sauvegarde.repository.pack import HEADER_AAD, encode_header
@@ -319,6 +319,53 @@ def test_packs_shared_among_processes_find_what_one_process_finds(repo_and_tree)
     assert _problems(many) == _problems(one)
     assert (many.packs_read, many.bytes_read) == (one.packs_read, one.bytes_read) == (len(names), many.bytes_read)
     assert shared.bad_copies == alone.bad_copies and shared.bad_packs == alone.bad_packs
+
+
+@pytest.mark.parametrize("subset", ["all", "1/2"])
+def test_check_processes_ask_for_the_next_pack_before_reading_one(  # type: ignore[no-untyped-def]
+    repo_and_tree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, subset: str
+) -> None:
+    """Each process takes the next pack before it reads the one in hand and has it fetched ahead: every pack it
+    reads but its first, and none it only checks the header of (not chosen by --read-data-subset)."""
+    repo, _, _ = repo_and_tree
+    log = tmp_path / "log"
+
+    def logged(what: str, real: Any) -> Any:
+        def call(self: Any, pid: bytes, *args: Any) -> Any:
+            with log.open("a") as f:  # one short append per line: the processes' lines do not mix
+                f.write(f"{os.getpid()} {what} {pid.hex()}\n")
+            return real(self, pid, *args)
+
+        return call
+
+    monkeypatch.setattr(Repository, "fetch_pack_ahead", logged("fetch", Repository.fetch_pack_ahead))
+    monkeypatch.setattr(Checker, "_read_pack", logged("read", Checker._read_pack))
+    monkeypatch.setattr(Checker, "_check_header", logged("header", Checker._check_header))
+    read = ReadSubset() if subset == "all" else ReadSubset.parse(subset)
+    report = Checker(reopen(repo, load_index=False), read, processes=2).run()
+    assert report.problems == []
+    events: dict[str, list[tuple[str, str]]] = {}
+    for line in log.read_text().splitlines():
+        pid, what, pack = line.split()
+        events.setdefault(pid, []).append((what, pack))
+    assert str(os.getpid()) not in events and 1 <= len(events) <= 2  # all in the worker processes
+    read_packs: set[str] = set()
+    fetched_all = 0
+    for seq in events.values():
+        visited = [pack for what, pack in seq if what != "fetch"]
+        reads = {pack for what, pack in seq if what == "read"}
+        fetched = [pack for what, pack in seq if what == "fetch"]
+        assert len(fetched) == len(set(fetched)) and set(fetched) == reads - {visited[0]}
+        for k, (what, pack) in enumerate(seq):
+            if what == "fetch":  # asked for before the pack in hand was read
+                assert seq[k + 1][0] in ("read", "header") and seq[k + 1][1] != pack
+        read_packs |= reads
+        fetched_all += len(fetched)
+    assert len(read_packs) == report.packs_read
+    if subset == "all":
+        assert report.packs_read == len(pack_names(repo)) and fetched_all == report.packs_read - len(events) > 0
+    else:
+        assert report.packs_read < len(pack_names(repo)) and fetched_all <= report.packs_read
 
 
 def test_a_check_process_that_dies_has_its_packs_checked_again(  # type: ignore[no-untyped-def]

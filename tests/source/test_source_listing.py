@@ -4,13 +4,11 @@ to fetch one ahead (fetch_file_ahead), against the real kernel."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from page_cache import HAVE_FINCORE, evict, resident, wait_resident
 from sauvegarde.source.listing import (
     RWF_NOWAIT,
     WILLNEED,
@@ -27,16 +25,6 @@ pytestmark = pytest.mark.skipif(not RWF_NOWAIT, reason="no RWF_NOWAIT on this pl
 def _written(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
-
-
-def _evicted(path: Path) -> None:
-    """Drop this file's pages from the page cache (written back first: dirty pages cannot be dropped)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def _read(path: Path, size: int) -> bytearray | None:
@@ -57,7 +45,7 @@ def test_a_cached_file_is_read_whole(tmp_path: Path, size: int) -> None:
 def test_a_file_not_in_the_page_cache_is_refused(tmp_path: Path) -> None:
     data = os.urandom(200_000)
     path = _written(tmp_path / "f", data)
-    _evicted(path)
+    evict(path)
     if _read(path, len(data)) is not None:  # the file system ignored the advice (tmpfs keeps its pages)
         pytest.skip("this file system keeps the file's pages")
     with path.open("rb") as f:
@@ -75,7 +63,7 @@ def test_the_start_of_a_file_is_known_cached_or_not(tmp_path: Path) -> None:
     path = _written(tmp_path / "f", os.urandom(3 * 1024 * 1024))
     assert starts_cached(bytes(path))
     assert starts_cached(bytes(_written(tmp_path / "short", b"abc")))
-    _evicted(path)
+    evict(path)
     cached = starts_cached(bytes(path))  # first: a refused read may start reading ahead
     if cached:
         pytest.skip("this file system keeps the file's pages")
@@ -83,34 +71,19 @@ def test_the_start_of_a_file_is_known_cached_or_not(tmp_path: Path) -> None:
     assert not starts_cached(bytes(tmp_path / "missing"))
 
 
-def _resident(path: Path) -> int:
-    """Bytes of the file the page cache holds, asked without reading it (util-linux fincore: mincore(2))."""
-    out = subprocess.run(
-        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=10,
-    ).stdout
-    return int(out.split()[0])
-
-
-@pytest.mark.skipif(WILLNEED is None or shutil.which("fincore") is None, reason="no fadvise or fincore here")
+@pytest.mark.skipif(WILLNEED is None or not HAVE_FINCORE, reason="no fadvise or fincore here")
 def test_a_file_fetched_ahead_comes_into_the_page_cache(tmp_path: Path) -> None:
     """The disk starts reading it, and the call does not wait for that; a file not asked for stays out."""
     size = 2 * 1024 * 1024
     asked, left = _written(tmp_path / "asked", os.urandom(size)), _written(tmp_path / "left", os.urandom(size))
     for path in (asked, left):
-        _evicted(path)
-        if _resident(path) != 0:
+        evict(path)
+        if resident(path) != 0:
             pytest.skip("this file system keeps the file's pages")
     fetch_file_ahead(bytes(asked), size)
     fetch_file_ahead(bytes(tmp_path / "missing"), size)  # nothing to fetch: no error either
-    deadline = time.monotonic() + 10
-    while _resident(asked) < size and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _resident(asked) == size
-    assert _resident(left) == 0
+    assert wait_resident(asked, size) == size
+    assert resident(left) == 0
 
 
 def test_subdirectories_to_share_come_most_entries_first(tmp_path: Path) -> None:

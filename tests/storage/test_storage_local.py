@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from page_cache import HAVE_FINCORE, evict, resident, wait_resident
 from sauvegarde.errors import ObjectExists, ObjectNotFound, StorageError, UsageError
 from sauvegarde.storage import open_storage
 from sauvegarde.storage.local import LocalStorage
@@ -110,6 +111,27 @@ def test_local_list_of_missing_directory_is_empty(tmp_path: Path) -> None:
     st = LocalStorage(str(tmp_path / "never-created"))
     assert list(st.list("")) == []
     assert list(st.list("keys/")) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise") or not HAVE_FINCORE, reason="no fadvise or fincore here")
+def test_local_fetch_ahead_brings_an_object_into_the_page_cache(local: LocalStorage) -> None:
+    """A hint that returns at once: the disk reads the object meanwhile; one not asked for stays out; a missing
+    object is no error (it is only a hint), a name outside the naming scheme is refused as everywhere."""
+    size = 3 * 1024 * 1024
+    local.save("data/ab/asked", os.urandom(size))
+    local.save("data/ab/left", os.urandom(size))
+    asked, left = Path(local._path("data/ab/asked")), Path(local._path("data/ab/left"))
+    for path in (asked, left):
+        evict(path)
+        if resident(path) != 0:
+            pytest.skip("this file system keeps the file's pages")
+    local.fetch_ahead("data/ab/asked")
+    local.fetch_ahead("data/ab/missing")
+    with pytest.raises(StorageError, match="invalid object name"):
+        local.fetch_ahead("../outside")
+    assert wait_resident(asked, size) == size
+    assert resident(left) == 0
+    assert local.load("data/ab/asked")[:16] == asked.read_bytes()[:16]
 
 
 def test_local_names_cannot_escape_root(tmp_path: Path) -> None:

@@ -189,6 +189,7 @@ class Checker:
         self._refs: dict[bytes, Refs] = {}  # of trees read with the packs, until the walk takes them
         self._expected: dict[bytes, bytes] = {}  # pack -> digest of its index entries, for the worker processes
         self._refs_bytes = 0
+        self._to_read: set[bytes] = set()  # packs read whole (--read-data), not only their headers
 
     def add(self, problem: Problem) -> None:
         with self._lock:
@@ -263,10 +264,10 @@ class Checker:
                 )
             )
         indexed = [p for p in sorted(stored) if p in self.pack_entries]
-        to_read: set[bytes] = set()
+        to_read = self._to_read
         if self.read is not None:
             chosen, self.report.next_cursor = self.read.select(indexed)
-            to_read = set(chosen)
+            to_read.update(chosen)
             self.counters.add_total(files=len(chosen), nbytes=sum(stored[p] for p in chosen))
 
         def one(pid: bytes) -> None:
@@ -326,7 +327,14 @@ class Checker:
         # each keeps the references of the trees it reads up to its share of the budget
         self._refs_bytes += _REFS_KEPT_BYTES - _REFS_KEPT_BYTES // self.processes
         done: list[int] = []
-        while (i := turns.take()) is not None:
+        # the next pack is taken before this one is read, and the disk asked for it: a cold disk would otherwise
+        # sit idle while each pack is authenticated, decompressed and hashed (profiling repository, 241 MB, page
+        # cache dropped, 3 runs each: 1.06-1.19 -> 0.98-1.05 s)
+        after = turns.take()
+        while (i := after) is not None:
+            after = turns.take()
+            if after is not None and packs[after] in self._to_read:
+                self.repo.fetch_pack_ahead(packs[after])
             one(packs[i])
             done.append(i)
         self.counters.send_now()

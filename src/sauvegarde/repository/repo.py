@@ -644,6 +644,12 @@ class Repository:
                 total -= len(self._tree_packs.popitem(last=False)[1])
         return data
 
+    def fetch_pack_ahead(self, pack_id: bytes) -> None:
+        """Hint that the whole pack will be read soon: local storage asks the disk for it now; others do nothing."""
+        fetch = getattr(self.storage, "fetch_ahead", None)
+        if fetch is not None:
+            fetch(layout.pack_name(pack_id))
+
     def load_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
         """Raw bytes of a pack (for reading several blobs at once); damaged or missing packs raise IntegrityError."""
         name = layout.pack_name(pack_id)

@@ -12,6 +12,7 @@ import blake3
 import pytest
 
 from sauvegarde.engine import check as check_module
+from sauvegarde.engine import check_places
 from sauvegarde.engine.check import Checker, ReadSubset, check_repository
 from sauvegarde.engine.events import Counters, SentCounters
 from sauvegarde.errors import UsageError
@@ -22,6 +23,14 @@ from sauvegarde.repository.pack import HEADER_AAD, encode_header
 from sauvegarde.util import forked
 
 from .repo_helpers import backup, make_files, memory_objects, memory_repository, pack_names, reopen
+
+
+@pytest.fixture(autouse=True, params=["dict", "array"])
+def places(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here with both forms of check's blob map (check_places): ArrayPlaces from the first blob, or
+    DictPlaces whatever the size."""
+    monkeypatch.setattr(check_places, "ARRAY_FROM", 0 if request.param == "array" else 1 << 62)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -5,12 +5,23 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
+from sauvegarde.engine import check_places
 from sauvegarde.engine.check import ReadSubset, check_repository
 from sauvegarde.engine.repair import REPAIRED_TAG, repair_index, repair_snapshots
 from sauvegarde.engine.restore import Restore, RestoreOptions
 from sauvegarde.repository import layout
 
 from .repo_helpers import backup, make_files, memory_objects, memory_repository, reopen
+
+
+@pytest.fixture(autouse=True, params=["dict", "array"])
+def places(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here with both forms of check's blob map (check_places): ArrayPlaces from the first blob, or
+    DictPlaces whatever the size."""
+    monkeypatch.setattr(check_places, "ARRAY_FROM", 0 if request.param == "array" else 1 << 62)
+    return str(request.param)
 
 
 def test_repair_index_after_index_loss(tmp_path: Path) -> None:

@@ -25,12 +25,13 @@ from typing import Any, Literal, TypeVar
 
 import blake3
 
+from sauvegarde.engine.check_places import ArrayPlaces, DictPlaces, build_places
 from sauvegarde.engine.events import Counters, SentCounters, child_reporting, take_back
 from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry, BlobType
-from sauvegarde.repository.packed_index import PackedIndex, decode_packed
+from sauvegarde.repository.packed_index import ENTRY, PackedIndex, decode_packed
 from sauvegarde.repository.packed_index import count as packed_count
 from sauvegarde.repository.packed_index import entries as packed_entries
 from sauvegarde.repository.tree import DIR, FILE, Link
@@ -172,12 +173,10 @@ class Checker:
         self.processes = processes
         self.report = CheckReport()
         self._lock = threading.Lock()
-        # blob -> the pack holding it (a list of packs if more than one does); a blob is lost when every copy is
-        # missing or damaged. A blob moves from _unseen to _seen when a snapshot first refers to it, so one entry
-        # and one ID object per blob answer both "where is it" and "is it used" (no set of used IDs beside them).
-        self._unseen: dict[bytes, bytes | list[bytes]] = {}
-        self._seen: dict[bytes, bytes | list[bytes]] = {}
-        self._missing: set[bytes] = set()  # referred to by a snapshot, in no index
+        # blob -> the packs holding it, and whether a snapshot refers to it (check_places): built from
+        # pack_entries once the packs are checked, for the walk; a blob is lost when every copy is missing or
+        # damaged
+        self._places: DictPlaces | ArrayPlaces = DictPlaces({})
         self.pack_entries: dict[bytes, bytes] = {}  # pack -> its index entries, packed (see packed_index)
         # tree -> its copies as the index places them: the walk reads trees through these, not through the
         # repository's in-memory index, which check never builds (nor imports NumPy for)
@@ -200,17 +199,19 @@ class Checker:
         stored = self.repo.list_packs()
         self.report.packs = len(stored)
         self._check_packs(stored)
-        self.pack_entries.clear()  # only packs needed them: their memory goes to the trees walked next
+        # only packs needed their entries: the blob map takes their place (emptying pack_entries as it is built)
+        self._places = build_places(self.pack_entries)
+        self.report.duplicate_blobs = self._places.duplicates
         self._check_snapshots()
         self._check_tampering()
-        self.report.unused_blobs = len(self._unseen)
+        self.report.unused_blobs = self._places.unused
         return self.report
 
     # ---- indexes and packs ----------------------------------------------------------------------------
 
     def _load_indexes(self) -> None:
-        """Every index object, one at a time, kept packed (see repository.packed_index); then the blob map from
-        those that no other supersedes."""
+        """Every index object, one at a time, kept packed (see repository.packed_index): the entries of each pack
+        named by those that no other supersedes, and where each tree is."""
         loaded: list[PackedIndex] = []
         errors: dict[bytes, str] = {}
         for index_id, got in self.repo.index_objects(decode_packed):
@@ -223,24 +224,18 @@ class Checker:
             self.add(Problem("error", "index_damaged", f"index {index_id.hex()}", message))
         superseded = {s for f in loaded for s in f.supersedes}
         in_force = [f for f in loaded if f.index_id not in superseded]
-        unseen = self._unseen
+        tree = BlobType.TREE
         for f in in_force:
             for pid, packed in f.packs.items():
                 if pid in self.pack_entries:
                     continue  # the same pack named by two index objects (an interrupted prune): harmless
                 self.pack_entries[pid] = packed
-                for e in packed_entries(packed):
-                    held = unseen.setdefault(e.id, pid)
-                    if held is not pid:  # another copy
-                        if isinstance(held, list):
-                            held.append(pid)
-                        else:
-                            unseen[e.id] = [held, pid]
-                    if e.type == BlobType.TREE:
+                for k in range(0, len(packed), ENTRY.size):
+                    if packed[k] == tree:
+                        e = BlobEntry._make(ENTRY.unpack_from(packed, k))
                         self._tree_copies.setdefault(e.id, []).append((pid, e))
         if self.build_index:
             self.repo.index.add_files(f.to_index_file() for f in in_force)
-        self.report.duplicate_blobs = sum(isinstance(packs, list) for packs in self._unseen.values())
 
     def _check_packs(self, stored: dict[bytes, int]) -> None:
         for pid in sorted(set(self.pack_entries) - set(stored)):
@@ -467,34 +462,24 @@ class Checker:
 
     def lost(self, blob_id: bytes) -> bool:
         """Whether no readable copy of the blob is known."""
-        packs = self._seen.get(blob_id)
-        if packs is None:
-            packs = self._unseen.get(blob_id)
-            if packs is None:
-                return True
+        if blob_id in self._places.missing:
+            return True
+        packs = self._places.packs(blob_id)
+        if not packs:
+            return True
         if not self.bad_packs and not self.bad_copies:
-            return False  # the common case, without a generator per blob
-        if isinstance(packs, bytes):
-            return packs in self.bad_packs or (packs, blob_id) in self.bad_copies
+            return False
         return all(p in self.bad_packs or (p, blob_id) in self.bad_copies for p in packs)
+
+    def _lost_used(self, blob_id: bytes) -> bool:
+        """:meth:`lost` for a blob the walk has just used: only the missing ones, unless copies went bad."""
+        if not self.bad_packs and not self.bad_copies:
+            return blob_id in self._places.missing
+        return self.lost(blob_id)
 
     def copies(self, blob_id: bytes) -> list[bytes]:
         """The packs the index places the blob in."""
-        packs = self._seen.get(blob_id)
-        if packs is None:
-            packs = self._unseen.get(blob_id)
-        return [] if packs is None else [packs] if isinstance(packs, bytes) else packs
-
-    def _use(self, blob_id: bytes) -> bool:
-        """Record that a snapshot refers to the blob; whether it is the first time."""
-        if blob_id in self._seen or blob_id in self._missing:
-            return False
-        packs = self._unseen.pop(blob_id, None)
-        if packs is None:
-            self._missing.add(blob_id)
-        else:
-            self._seen[blob_id] = packs
-        return True
+        return self._places.packs(blob_id)
 
     def _check_tampering(self) -> None:
         """On versioned storage: objects hidden or overwritten by someone without the key (retention_lock.py)."""
@@ -532,36 +517,39 @@ class Checker:
                     paths=[f"{snap.short_id}:{p}" for p in hits],
                 )
             )
-        self.report.blobs_referenced = len(self._seen) + len(self._missing)
+        self.report.blobs_referenced = self._places.referenced
         self.report.trees = len(self._tree_ok)
 
     def _load_tree(self, tree_id: bytes) -> Tree | None:
         return self._read_tree(tree_id, Tree.decode)
 
-    def _check_tree(self, tree_id: bytes) -> bool:
-        """Whether everything below ``tree_id`` is readable; each lost object is reported once."""
+    def _check_tree(self, tree_id: bytes, used: bool = False) -> bool:
+        """Whether everything below ``tree_id`` is readable; each lost object is reported once. (``used``: the
+        tree is marked referred to already, with its siblings.)"""
         known = self._tree_ok.get(tree_id)
         if known is not None:
             return known
-        self._use(tree_id)
+        if not used:
+            self._places.use(tree_id)
         refs = self._refs.pop(tree_id, None)
-        if refs is None or self.lost(tree_id):  # read from a pack whose header disagrees with the index, say
+        if refs is None or self._lost_used(tree_id):  # read from a pack whose header disagrees with the index, say
             refs = self._load_refs(tree_id)
         if refs is None:
             self._tree_ok[tree_id] = False
             self._report_lost(tree_id, "tree")
             return False
-        ok = True
-        use, lost = self._use, self.lost
         content, subtrees = refs
-        for i in range(0, len(content), 32):
-            blob_id = content[i : i + 32]
-            if use(blob_id) and lost(blob_id):
+        # the tree's content looked up together (one search per tree in a large repository's map)
+        first, ok = self._places.use_all(content)
+        for blob_id in first:
+            if self._lost_used(blob_id):
                 self._report_lost(blob_id, "data")
-            if lost(blob_id):
-                ok = False
+        if ok and (self.bad_packs or self.bad_copies):
+            ok = not any(self.lost(content[i : i + 32]) for i in range(0, len(content), 32))
+        if subtrees:
+            self._places.use_all(b"".join(subtrees))
         for subtree in subtrees:
-            if not self._check_tree(subtree):
+            if not self._check_tree(subtree, used=True):
                 ok = False
         self._tree_ok[tree_id] = ok
         return ok

@@ -7,12 +7,12 @@ a FIFO put in a file's place.
 
 from __future__ import annotations
 
-import contextlib
 import os
+
+from sauvegarde.util.readahead import WILLNEED, fetch_ahead
 
 O_NOATIME = getattr(os, "O_NOATIME", 0)
 RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)  # Linux 4.14; buffered reads honour it since 5.9
-WILLNEED: int | None = getattr(os, "POSIX_FADV_WILLNEED", None)  # not on macOS
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO put in a file's place must not block
 
 
@@ -80,7 +80,7 @@ def read_cached(fd: int, size: int, fetch: bool = False) -> bytearray | None:
     """The content of the regular file open at ``fd``, expected to be ``size`` bytes, if the page cache holds all of
     it: the read is refused (``RWF_NOWAIT``) rather than wait for the disk. None when it would wait, when the file
     is no longer ``size`` bytes long, or when the kernel or file system cannot tell: read it the usual way then.
-    With ``fetch``, a read refused starts the disk reading the file into the cache (:func:`fetch_ahead`)."""
+    With ``fetch``, a read refused starts the disk reading the file into the cache (util.readahead)."""
     if not RWF_NOWAIT:
         return None
     buf = bytearray(size + 1)  # one more: a file that grew since its stat is seen to have
@@ -115,18 +115,9 @@ def starts_cached(path: bytes, length: int = 1 << 20) -> bool:
     return True
 
 
-def fetch_ahead(fd: int, size: int) -> None:
-    """Ask the kernel to start reading the first ``size`` bytes of the file open at ``fd`` into the page cache and
-    return at once (``POSIX_FADV_WILLNEED``): a thread that reads it later finds it there, or on its way. Files
-    read one after the other by one thread kept one request at a time in flight, and a cold disk waited on each
-    (see Backup._store_cached). Advice only: nothing is read into this process, and a refusal changes nothing."""
-    if WILLNEED is not None:
-        with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, 0, size, WILLNEED)
-
-
 def fetch_file_ahead(path: bytes, size: int) -> None:
-    """:func:`fetch_ahead` for the file at ``path`` (opened as a backup opens it; nothing if it cannot be)."""
+    """Ask the kernel to start reading the first ``size`` bytes of the file at ``path`` into the page cache
+    (:func:`sauvegarde.util.readahead.fetch_ahead`; opened as a backup opens it, nothing if it cannot be)."""
     if WILLNEED is None:
         return
     try:

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 
 from sauvegarde.errors import ObjectExists, ObjectNotFound, StorageError
 from sauvegarde.storage.base import Buffer, ObjectInfo, check_name, check_range
-
-_WILLNEED: int | None = getattr(os, "POSIX_FADV_WILLNEED", None)  # not on macOS
+from sauvegarde.util.readahead import WILLNEED, fetch_ahead
 
 # files kept open per thread by load_unchanging
 _OPEN_PER_THREAD = 8
@@ -152,16 +151,14 @@ class LocalStorage:
         refused as everywhere). A reader that finishes one pack before asking for the next otherwise leaves the
         disk idle while it works."""
         path = self._path(name)
-        if _WILLNEED is None:
+        if WILLNEED is None:
             return
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return
         try:
-            os.posix_fadvise(fd, 0, 0, _WILLNEED)
-        except OSError:
-            pass
+            fetch_ahead(fd)
         finally:
             _close(fd)
 

@@ -23,7 +23,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from web_site import ODD_CONTENT, PASSWORD, USER, Site, make_site
 
-from service_process import free_port, stop_process
+from service_process import free_port, listens, stop_process
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,17 +58,26 @@ class Dashboard:
         return path
 
 
-def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, deadline: float = 60.0) -> None:
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, deadline: float = 60.0) -> bool:
+    """Whether our server came up (False: its port was taken meanwhile, and it exited saying so). Its own process
+    must hold the listening socket: another test's server, started on the same free port, also answers."""
     end = time.monotonic() + deadline
+    port = int(url.rsplit(":", 1)[1])
     while True:
-        assert proc.poll() is None, f"sauvegarde web exited {proc.returncode}:\n{log.read_text(errors='replace')}"
+        if proc.poll() is not None:
+            text = log.read_text(errors="replace")
+            if "address already in use" in text:
+                return False
+            raise AssertionError(f"sauvegarde web exited {proc.returncode}:\n{text}")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=5) as resp:
-                if resp.status == 200:
-                    return
+                if resp.status == 200 and listens(proc.pid, port):
+                    return True
         except OSError:
             if time.monotonic() > end:
                 raise
+        if time.monotonic() > end:
+            raise AssertionError(f"{url} answers, but not from sauvegarde web ({proc.pid})")
         time.sleep(0.1)
 
 
@@ -77,24 +86,33 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     """The real ``sauvegarde web`` with a login, on a free port, over a plan with a green, an amber and a red
     asset and a drill."""
     site = make_site(tmp_path_factory.mktemp("browser-site"), every_colour=True)
-    port = free_port()
     log = site.tmp / "web.log"
-    with open(log, "wb") as out:
-        proc = site.cli.popen(
-            "web",
-            "--plan",
-            site.plan,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--htpasswd",
-            site.htpasswd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    for _attempt in range(3):  # a free port may be taken by another test before the server binds it
+        port = free_port()
+        with open(log, "wb") as out:
+            proc = site.cli.popen(
+                "web",
+                "--plan",
+                site.plan,
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--htpasswd",
+                site.htpasswd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            up = wait_until_up(url, proc, log)
+        except BaseException:
+            stop_process(proc, grace=15)
+            raise
+        if up:
+            break
+    else:
+        raise AssertionError(f"sauvegarde web found its port taken three times:\n{log.read_text(errors='replace')}")
     try:
-        wait_until_up(url, proc, log)
         shots = site.tmp / "screenshots"
         shots.mkdir()
         yield Dashboard(site, url, shots)

@@ -31,9 +31,10 @@ from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry, BlobType
-from sauvegarde.repository.packed_index import ENTRY, PackedIndex, decode_packed
+from sauvegarde.repository.packed_index import PackedIndex, decode_packed
 from sauvegarde.repository.packed_index import count as packed_count
 from sauvegarde.repository.packed_index import entries as packed_entries
+from sauvegarde.repository.packed_index import of_type as packed_of_type
 from sauvegarde.repository.tree import DIR, FILE, Link
 from sauvegarde.util.forked import ChildFailed, Send, Turns, can_fork, start_children
 
@@ -224,16 +225,13 @@ class Checker:
             self.add(Problem("error", "index_damaged", f"index {index_id.hex()}", message))
         superseded = {s for f in loaded for s in f.supersedes}
         in_force = [f for f in loaded if f.index_id not in superseded]
-        tree = BlobType.TREE
         for f in in_force:
             for pid, packed in f.packs.items():
                 if pid in self.pack_entries:
                     continue  # the same pack named by two index objects (an interrupted prune): harmless
                 self.pack_entries[pid] = packed
-                for k in range(0, len(packed), ENTRY.size):
-                    if packed[k] == tree:
-                        e = BlobEntry._make(ENTRY.unpack_from(packed, k))
-                        self._tree_copies.setdefault(e.id, []).append((pid, e))
+                for e in packed_of_type(packed, BlobType.TREE):
+                    self._tree_copies.setdefault(e.id, []).append((pid, e))
         if self.build_index:
             self.repo.index.add_files(f.to_index_file() for f in in_force)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sauvegarde.repository.packed_index import ENTRY
+from sauvegarde.repository.packed_index import ENTRY, ID_AT
 from sauvegarde.util.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ else:
 
 ARRAY_FROM = 300_000  # blobs from which ArrayPlaces is used (16 MiB / 60 B per blob: about 280,000)
 _ID = 32
-_ID_AT = 1  # where the ID starts in a packed entry (after its type byte)
 
 
 class DictPlaces:
@@ -43,7 +42,7 @@ class DictPlaces:
         for pid in list(packs):
             packed = packs.pop(pid)
             for k in range(0, len(packed), size):
-                blob_id = packed[k + _ID_AT : k + _ID_AT + _ID]
+                blob_id = packed[k + ID_AT : k + ID_AT + _ID]
                 held = unseen.setdefault(blob_id, pid)
                 if held is not pid:  # another copy (in another pack: one listed twice in a pack is one copy)
                     if not isinstance(held, list):
@@ -101,7 +100,7 @@ class ArrayPlaces:
         # order of the IDs' bytes, and of the packs among a blob's copies); pages are touched as rows are filled
         # while the packed entries are freed, so the map never needs much more than its own size
         rec = np.empty((total, _ID + 4), np.uint8)
-        row_type = np.dtype([("t", "u1"), ("id", "u1", (_ID,)), ("rest", "V12")])
+        row_type = np.dtype([("t", f"V{ID_AT}"), ("id", "u1", (_ID,)), ("rest", f"V{ENTRY.size - ID_AT - _ID}")])
         at = 0
         for pid in list(packs):
             rows = np.frombuffer(packs.pop(pid), row_type)
@@ -131,8 +130,7 @@ class ArrayPlaces:
             keep = ~same
             rec, keys = rec[keep], keys[keep]
         self.duplicates = len(self._more)
-        self._ids = rec[:, :_ID]
-        self._rec = rec
+        self._rec = rec  # the ID in the first 32 bytes of each row, the pack number in the last 4
         self._keys = keys
         self._seen = np.zeros(len(rec), bool)
 
@@ -144,19 +142,19 @@ class ArrayPlaces:
         """Row of each 32-byte ID in ``joined``, or -1."""
         q = np.frombuffer(joined, np.uint8).reshape(-1, _ID)
         out: npt.NDArray[np.int64] = np.full(len(q), -1, np.int64)
-        n = len(self._ids)
+        n = len(self._rec)
         if not n or not len(q):
             return out
         qk = np.ascontiguousarray(q[:, :8]).view(">u8").ravel().astype(np.uint64)
         pos = self._keys.searchsorted(qk)
         at = np.minimum(pos, n - 1)
-        hit = (pos < n) & (self._ids[at] == q).all(axis=1)
+        hit = (pos < n) & (self._rec[at, :_ID] == q).all(axis=1)
         out[hit] = at[hit]
         # an ID whose first word another one shares and that sorts after it (rare): look on along the run
         for j in np.flatnonzero(~hit & (pos < n) & (self._keys[at] == qk)):
             i = int(pos[j]) + 1
             while i < n and self._keys[i] == qk[j]:
-                if (self._ids[i] == q[j]).all():
+                if (self._rec[i, :_ID] == q[j]).all():
                     out[j] = i
                     break
                 i += 1

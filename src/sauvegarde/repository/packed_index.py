@@ -18,6 +18,7 @@ from sauvegarde.repository.index import MALFORMED, IndexFile, read_packs
 
 # type, ID, offset, length, raw length: the ranges the in-memory index takes (decode_columns refuses the rest too)
 ENTRY = struct.Struct("<B32sIII")
+ID_AT = 1  # where an entry's ID starts (after its type byte)
 
 
 @dataclass
@@ -63,6 +64,14 @@ def pack_rows(rows: list[Any]) -> bytes:
 def entries(packed: bytes) -> list[BlobEntry]:
     """The blob entries of one pack, unpacked."""
     return [BlobEntry._make(row) for row in ENTRY.iter_unpack(packed)]
+
+
+def of_type(packed: bytes, blob_type: int) -> list[BlobEntry]:
+    """The entries of one type (a pack's trees, say), the others left packed."""
+    size = ENTRY.size
+    return [
+        BlobEntry._make(ENTRY.unpack_from(packed, k)) for k in range(0, len(packed), size) if packed[k] == blob_type
+    ]
 
 
 def count(packed: bytes) -> int:

@@ -45,11 +45,11 @@ def _backup_with(
     original = Backup._save_batch
     done = []
 
-    def patched(self: Backup, items: list, fetched: bool = False) -> list:  # type: ignore[type-arg]
+    def patched(self: Backup, items: list) -> list:  # type: ignore[type-arg]
         if not done:
             done.append(True)
             before_read()
-        return original(self, items, fetched)
+        return original(self, items)
 
     monkeypatch.setattr(Backup, "_save_batch", patched)
     repo = memory_repository()

@@ -462,7 +462,7 @@ class Backup:
     def _read_as_walked(self, path: bytes, node: Node, cached_only: bool = False) -> Buffer | None:
         """The whole content of a file in one read, or None if it is no longer what the walk saw (or, with
         ``cached_only``, if reading it would wait for the disk: the disk is then asked to start reading it,
-        :func:`~sauvegarde.util.readahead.fetch_ahead`)."""
+        :func:`~sauvegarde.util.pagecache.fetch_ahead`)."""
         try:
             fd = open_noatime(path)
         except OSError:

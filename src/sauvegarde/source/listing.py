@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from sauvegarde.util.readahead import WILLNEED, fetch_ahead
+from sauvegarde.util.pagecache import WILLNEED, fetch_ahead
 
 O_NOATIME = getattr(os, "O_NOATIME", 0)
 RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)  # Linux 4.14; buffered reads honour it since 5.9
@@ -80,7 +80,7 @@ def read_cached(fd: int, size: int, fetch: bool = False) -> bytearray | None:
     """The content of the regular file open at ``fd``, expected to be ``size`` bytes, if the page cache holds all of
     it: the read is refused (``RWF_NOWAIT``) rather than wait for the disk. None when it would wait, when the file
     is no longer ``size`` bytes long, or when the kernel or file system cannot tell: read it the usual way then.
-    With ``fetch``, a read refused starts the disk reading the file into the cache (util.readahead)."""
+    With ``fetch``, a read refused starts the disk reading the file into the cache (util.pagecache)."""
     if not RWF_NOWAIT:
         return None
     buf = bytearray(size + 1)  # one more: a file that grew since its stat is seen to have
@@ -117,7 +117,7 @@ def starts_cached(path: bytes, length: int = 1 << 20) -> bool:
 
 def fetch_file_ahead(path: bytes, size: int) -> None:
     """Ask the kernel to start reading the first ``size`` bytes of the file at ``path`` into the page cache
-    (:func:`sauvegarde.util.readahead.fetch_ahead`; opened as a backup opens it, nothing if it cannot be)."""
+    (:func:`sauvegarde.util.pagecache.fetch_ahead`; opened as a backup opens it, nothing if it cannot be)."""
     if WILLNEED is None:
         return
     try:

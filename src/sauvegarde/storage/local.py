@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from sauvegarde.errors import ObjectExists, ObjectNotFound, StorageError
 from sauvegarde.storage.base import Buffer, ObjectInfo, check_name, check_range
-from sauvegarde.util.readahead import WILLNEED, fetch_ahead
+from sauvegarde.util.pagecache import WILLNEED, fetch_ahead
 
 # files kept open per thread by load_unchanging
 _OPEN_PER_THREAD = 8

@@ -4,9 +4,10 @@ Entries land at ``TARGET/<original absolute path>``. The calling thread walks th
 symlinks and special files, creates every regular file at its final size, and plans which blobs of which pack feed
 which file offsets. A pool of workers then fetches each pack once (in a few range reads covering the blobs it
 needs), authenticates and checks every blob against its ID, and writes it with ``pwrite`` to every place it belongs
-(deduplicated content is fetched once). A file gets its metadata when its last blob is written; a file hit by a
-damaged blob is removed and reported, never left with wrong bytes. Hardlinks are made after all files exist;
-directory metadata (modes and times) is applied last, deepest first.
+(deduplicated content is fetched once); a file of 64 MiB or more leaves the page cache behind its writes. A file
+gets its metadata when its last blob is written; a file hit by a damaged blob is removed and reported, never left
+with wrong bytes. Hardlinks are made after all files exist; directory metadata (modes and times) is applied last,
+deepest first.
 """
 
 from __future__ import annotations
@@ -49,12 +50,26 @@ from sauvegarde.target.writing import (
     remove_existing,
 )
 from sauvegarde.util.forked import Child, ChildFailed, Send, can_fork
+from sauvegarde.util.malloc import keep_freed
+from sauvegarde.util.pagecache import drop_behind
 
 _MAX_GAP = 1024 * 1024  # blobs of one pack closer than this are fetched in one read...
 _MAX_RUN = 4 * 1024 * 1024  # ... of at most this many bytes (unless one blob is larger): memory per worker
 _MAX_RUN_REMOTE = 8 * 1024 * 1024  # on S3, SFTP, REST: half the requests (S3 restore 8.4 -> 7.5 s, +9 MiB RSS)
 _MAX_RUN_CHILD = 1024 * 1024  # in a child process, which has buffers of its own: tree restore peak -6 MiB, as fast
 
+
+# A file this big is dropped from the page cache behind its writes, each time this much more of it is written:
+# it does not push out what the machine was using, and its writes reuse a few pages instead of taking fresh ones
+# (on a VM whose freed memory goes back to the host, fresh pages cost a host fault each: restoring a 700 MB file
+# 1.6-2.2 -> 1.1-1.2 s there). Writeback then happens during the restore rather than after it.
+_DROP_BEHIND_FROM = 64 * 1024 * 1024
+_DROP_BEHIND_EVERY = 32 * 1024 * 1024
+
+# Each blob read, decrypted and decompressed takes buffers of up to a few MiB that are freed right after: kept in
+# the heap for the next blob rather than given back (see util.malloc.keep_freed), 700 MB file restore 190,000 ->
+# 80,000 page faults, 0.98-1.11 -> 0.84-0.93 s; peak memory the same.
+_KEEP_FREED = 8 * 1024 * 1024
 
 _CREATE_BATCH = 256
 _BATCH_FILES = 4096  # files planned, then written (and verified) before the walk goes on: memory stays flat
@@ -108,6 +123,7 @@ class _File:
     # made by its only blob write (most small files): no separate create, truncate and reopen, and its metadata
     # is set through the still open descriptor (no path lookups); a failed write leaves ``failed`` set
     created_by_write: bool = False
+    written: int = 0  # bytes written so far, counted for files dropped behind their writes (_DROP_BEHIND_FROM)
 
 
 # one use of a blob: (file, offset in the file)
@@ -157,6 +173,7 @@ class Restore:
 
     def _run(self) -> RestoreSummary:
         start = self._start = time.monotonic()
+        keep_freed(_KEEP_FREED)
         root = bytes.fromhex(self.snap.tree)
         os.makedirs(self._target, exist_ok=True)
         if self.opts.path and self.opts.path.strip("/"):
@@ -514,6 +531,8 @@ class Restore:
                         pwrite_sparse(fd, plain, offset)
                     else:
                         pwrite_all(fd, plain, offset)
+                    if f.node.size >= _DROP_BEHIND_FROM:
+                        self._drop_behind(f, fd, len(plain))
                     if f.created_by_write:
                         self._apply_metadata(f.out, f.node, fd, created_with)
                 finally:
@@ -522,6 +541,15 @@ class Restore:
                 f.failed = exc.strerror or str(exc)
         self.counters.add(nbytes=len(plain))
         self._blob_done(f)
+
+    def _drop_behind(self, f: _File, fd: int, n: int) -> None:
+        """Count ``n`` more bytes written to big file ``f``; every _DROP_BEHIND_EVERY bytes and at its end, have
+        its dirty pages written out and those already on disk dropped from the cache."""
+        with self._lock:
+            before = f.written
+            f.written = after = before + n
+        if before // _DROP_BEHIND_EVERY != after // _DROP_BEHIND_EVERY or after >= f.node.size:
+            drop_behind(fd)
 
     def _blob_failed(self, uses: list[_Use], msg: str) -> None:
         for f, _offset in uses:

@@ -13,6 +13,7 @@ import sys
 
 from sauvegarde.util.libc import libc
 
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
@@ -27,6 +28,18 @@ def tune_allocator(threshold: int = 1 << 20, arenas: int = 0) -> bool:
     with contextlib.suppress(OSError, AttributeError):
         ok = bool(libc().mallopt(_M_MMAP_THRESHOLD, threshold))
         return ok and (not arenas or bool(libc().mallopt(_M_ARENA_MAX, arenas)))
+    return False
+
+
+def keep_freed(limit: int) -> bool:
+    """Let each glibc heap arena keep up to ``limit`` bytes of free memory at its top for the next allocations
+    rather than give it back at once (the default gives back anything above 128 KiB; Linux only); returns whether
+    it was applied. A loop that frees a buffer and allocates the next one of about the same size then reuses the
+    same pages: given back, each page costs a fault and zeroing again."""
+    if not sys.platform.startswith("linux"):
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        return bool(libc().mallopt(_M_TRIM_THRESHOLD, limit))
     return False
 
 

@@ -134,6 +134,26 @@ def test_local_fetch_ahead_brings_an_object_into_the_page_cache(local: LocalStor
     assert local.load("data/ab/asked")[:16] == asked.read_bytes()[:16]
 
 
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise") or not HAVE_FINCORE, reason="no fadvise or fincore here")
+def test_local_saved_objects_leave_the_page_cache_once_durable(local: LocalStorage, tmp_path: Path) -> None:
+    """Both ways of saving (bytes, and a file spooled by the caller) end with the object on disk and none of its
+    pages cached; a file written the same way without the storage stays cached (what the check measures)."""
+    size = 3 * 1024 * 1024
+    data = os.urandom(size)
+    plain = tmp_path / "plain"
+    plain.write_bytes(data)
+    if resident(plain) != size:
+        pytest.skip("this file system does not cache written files")
+    local.save("data/ab/saved", data)
+    spool = Path(local.spool_dir) / ".tmp-spool-test"
+    spool.write_bytes(data)
+    local.save_file("data/ab/spooled", str(spool))
+    spool.unlink()
+    for name in ("data/ab/saved", "data/ab/spooled"):
+        assert resident(Path(local._path(name))) == 0, name
+        assert local.load(name) == data
+
+
 def test_local_names_cannot_escape_root(tmp_path: Path) -> None:
     st = LocalStorage(str(tmp_path / "repo"))
     st.create()

@@ -2,7 +2,9 @@
 ``save_file`` links in a temporary file the caller wrote itself (the repository spools packs there).
 
 ``os.link`` refuses to replace an existing name, which makes ``save`` atomic and write-once even between
-processes; the temporary file lives in the same directory so the link never crosses file systems.
+processes; the temporary file lives in the same directory so the link never crosses file systems. An object
+leaves the page cache once it is durable (util.pagecache.drop_behind): a backup writing gigabytes of packs does
+not push out what the machine was using, and its writes keep reusing the same pages.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 
 from sauvegarde.errors import ObjectExists, ObjectNotFound, StorageError
 from sauvegarde.storage.base import Buffer, ObjectInfo, check_name, check_range
-from sauvegarde.util.pagecache import WILLNEED, fetch_ahead
+from sauvegarde.util.pagecache import WILLNEED, drop_behind, fetch_ahead
 
 # files kept open per thread by load_unchanging
 _OPEN_PER_THREAD = 8
@@ -70,6 +72,7 @@ class LocalStorage:
                     written = os.write(fd, view)
                     view = view[written:]
                 os.fsync(fd)
+                drop_behind(fd)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -99,6 +102,7 @@ class LocalStorage:
             fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 os.fsync(fd)
+                drop_behind(fd)
             finally:
                 os.close(fd)
             _link_in_place(name, source, path)

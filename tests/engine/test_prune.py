@@ -13,10 +13,11 @@ from sauvegarde.engine.check import ReadSubset, check_repository
 from sauvegarde.engine.prune import PruneRefused, plan_prune, referenced_blobs, run_prune
 from sauvegarde.engine.restore import Restore, RestoreOptions
 from sauvegarde.errors import RepositoryLocked, StorageError
-from sauvegarde.repository import Repository, Snapshot, layout
+from sauvegarde.repository import Repository, Snapshot, Tree, layout
 from sauvegarde.repository.blobs import BlobEntry
 from sauvegarde.repository.locks import STALE_AFTER
 from sauvegarde.repository.testing import PASSWORD
+from sauvegarde.repository.tree import DIR
 from sauvegarde.storage.base import Buffer, ObjectInfo
 from sauvegarde.storage.memory import MemoryStorage
 
@@ -216,3 +217,75 @@ def test_backup_whose_lock_lapsed_refuses_to_save(tmp_path: Path) -> None:
         backup(repo, tmp_path / "d")
     assert not [n for n in memory_objects(repo) if n.startswith(layout.SNAPSHOTS)]
     repo.close()
+
+
+def test_plan_lists_the_duplicates_whose_other_copies_go_away() -> None:
+    p1, p2, p3 = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
+    # blob 1 in all three packs; p1 is the busiest (kept), p2 goes (only a copy), p3 stays (blob 3 is only there)
+    packs = {p1: [entry(1, 0), entry(2, 100)], p2: [entry(1, 0)], p3: [entry(1, 0), entry(3, 100)]}
+    stored = {p1: 200, p2: 100, p3: 200}
+    plan = plan_prune(packs, stored, {bytes([i]) * 32 for i in (1, 2, 3)}, max_unused=1.0)
+    assert [u.pack_id for u in plan.remove] == [p2]
+    assert [(d.pack_id, d.entry.id, d.others) for d in plan.duplicates] == [(p1, bytes([1]) * 32, [p2])]
+    # nothing goes (p3 holds blob 3 too): no copy to read back
+    used = {bytes([i]) * 32 for i in (1, 2, 3)}
+    kept = plan_prune({p1: packs[p1], p3: packs[p3]}, stored, used, max_unused=1.0)
+    assert kept.remove == kept.repack == [] and kept.duplicates == []
+
+
+@pytest.fixture
+def stored_twice(tmp_path: Path) -> tuple[Repository, Snapshot, Path]:
+    """A backed-up tree one of whose data blobs is stored a second time, in a pack of its own (as two backups
+    running at once store the same new data)."""
+    repo = memory_repository()
+    src = tmp_path / "src"
+    make_files(src, seed=5, count=4)
+    snap = backup(repo, src)
+    repo = reopen(repo)
+    node = Tree.decode(repo.load_blob(bytes.fromhex(snap.tree))).nodes[0]
+    while node.type == DIR:
+        assert node.subtree is not None
+        node = Tree.decode(repo.load_blob(node.subtree)).nodes[0]
+    first = repo.index.lookup(node.content[0])
+    assert first is not None
+    pack_id, entry = first
+    repo.save_sealed_blob(entry, repo.load_pack_range(pack_id, entry.offset, entry.length))
+    repo.flush()
+    return reopen(repo), snap, src
+
+
+def _kept_and_gone(repo: Repository) -> tuple[bytes, BlobEntry, list[bytes]]:
+    """A data blob stored twice, as the prune plan sees it: the pack whose copy it keeps, that copy, the others."""
+    files, _ = repo.load_index_files()
+    packs: dict[bytes, list[BlobEntry]] = {}
+    for f in files:
+        for pid, entries in f.packs.items():
+            packs.setdefault(pid, entries)
+    # no unused space tolerated: of the two packs holding the blob, whichever does not keep it goes or is repacked
+    plan = plan_prune(packs, repo.list_packs(), referenced_blobs(repo), 0.0)
+    assert len(plan.duplicates) == 1
+    return plan.duplicates[0].pack_id, plan.duplicates[0].entry, plan.duplicates[0].others
+
+
+def test_prune_deletes_the_other_copies_once_the_kept_copy_reads_back(stored_twice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, snap, src = stored_twice
+    _pack, _entry, others = _kept_and_gone(repo)
+    result = run_prune(repo, 0.0)
+    assert result.warnings == []
+    assert all(layout.pack_name(p) not in memory_objects(repo) for p in others)
+    assert restore_digest(reopen(repo), snap, tmp_path / "out", src) == digest_tree(src)
+
+
+def test_prune_keeps_the_other_copies_of_a_blob_whose_kept_copy_is_damaged(stored_twice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, snap, src = stored_twice
+    pack, damaged, others = _kept_and_gone(repo)
+    objects = memory_objects(repo)
+    name = layout.pack_name(pack)
+    body = bytearray(objects[name])
+    body[damaged.offset + damaged.length // 2] ^= 0xFF
+    objects[name] = bytes(body)
+    result = run_prune(repo, 0.0)
+    assert len(result.warnings) == 1 and damaged.id.hex() in result.warnings[0] and pack.hex() in result.warnings[0]
+    assert all(layout.pack_name(p) in memory_objects(repo) for p in others)  # the good copy survives
+    # every file still restores (the damaged copy, if read first, is replaced by the other one)
+    assert restore_digest(reopen(repo), snap, tmp_path / "out", src) == digest_tree(src)

@@ -33,7 +33,7 @@ def latest_steps(plan: Plan, db: StateDB) -> list[Step]:
                 out.append(step)
     for repo in plan.repositories:
         for kind in ("prune", "check"):
-            step = db.last_step(kind, repository=repo, outcomes=("ok", "failed"))
+            step = db.last_step(kind, repository=repo, outcomes=("ok", "partial", "failed"))
             if step is not None:
                 out.append(step)
     return out
@@ -47,7 +47,8 @@ def step_alerts(plan: Plan, db: StateDB) -> list[Alert]:
         subject = f"{s.kind} of asset {s.asset} to repository {s.repository}" if s.asset else s.repository
         subject = subject if s.asset else f"{s.kind} of repository {s.repository}"
         severity = "fail" if s.outcome == "failed" else "warn"
-        what = "failed" if s.outcome == "failed" else f"finished with {s.errors} unreadable file(s)"
+        problems = "unreadable file(s)" if s.kind == "backup" else "problem(s)"  # prune: damaged copies it kept around
+        what = "failed" if s.outcome == "failed" else f"finished with {s.errors} {problems}"
         out.append(
             Alert(
                 f"step:{s.kind}:{s.asset or ''}:{s.repository}",

@@ -45,9 +45,12 @@ def prune_repository(app: AppContext, repo: Repository, fraction: float, dry_run
                 "packs_written": result.packs_written,
                 "temporary_files_removed": result.temporaries,
                 "temporary_bytes_removed": result.temporary_bytes,
+                "warnings": result.warnings,
             }
         )
         return result
+    for warning in result.warnings:
+        app.warn(warning)
     app.out(f"referenced: {p.blobs_used} blobs; unreferenced: {p.blobs_unused} blobs")
     removed = len(p.remove) + len(p.unindexed)
     if dry_run:

@@ -3,6 +3,8 @@
 A pure planner (:func:`plan_prune`) decides from the index and the set of referenced blobs; an executor
 (:func:`execute_prune`) carries the plan out in an order that keeps the repository valid at every step:
 
+0. read back the kept copy of every used blob whose other copies go away (see :class:`Duplicate`): a damaged one
+   keeps the packs holding the other copies instead, with a warning;
 1. copy the still-used blobs of the packs to repack into new packs, and index those (``flush``);
 2. write index objects naming every pack that stays, the last one superseding all the old index objects;
 3. delete the old index objects;
@@ -53,6 +55,17 @@ class PackUse:
 
 
 @dataclass
+class Duplicate:
+    """A used blob stored more than once: the copy the plan keeps, and the packs whose copies go away with them
+    (removed, or repacked without it). Prune reads the kept copy before deleting anything; the plan alone cannot
+    tell a damaged copy from a good one, and deleting the only good copy would lose the blob."""
+
+    pack_id: bytes
+    entry: BlobEntry
+    others: list[bytes]
+
+
+@dataclass
 class PrunePlan:
     keep: list[PackUse] = field(default_factory=list)
     repack: list[PackUse] = field(default_factory=list)
@@ -61,6 +74,7 @@ class PrunePlan:
     old_indexes: list[bytes] = field(default_factory=list)
     blobs_used: int = 0
     blobs_unused: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)  # used blobs whose other copies go away
 
     @property
     def bytes_removed(self) -> int:
@@ -147,6 +161,7 @@ def plan_prune(
     potential = {u.pack_id: sum(e.length for e in u.entries if e.id in used) / max(u.size, 1) for u in uses}
     uses.sort(key=lambda u: (-potential[u.pack_id], u.pack_id))
     assigned: set[bytes] = set()
+    copies: dict[bytes, list[bytes]] = {}  # used blob -> the packs holding copies not kept
     unused_blobs = 0
     for u in uses:
         for e in u.entries:
@@ -155,6 +170,8 @@ def plan_prune(
                 u.used.append(e)
             else:
                 unused_blobs += 1
+                if e.id in used:
+                    copies.setdefault(e.id, []).append(u.pack_id)
     lost = used - assigned
     if lost:
         raise PruneRefused(
@@ -180,7 +197,22 @@ def plan_prune(
             unused -= u.unused_bytes
         else:
             plan.keep.append(u)
+    if copies:
+        plan.duplicates = _duplicates(plan, copies)
     return plan
+
+
+def _duplicates(plan: PrunePlan, copies: dict[bytes, list[bytes]]) -> list[Duplicate]:
+    """The used blobs of ``copies`` (blob -> packs with copies not kept) whose other copies the plan drops: a kept
+    pack keeps every copy in it (the new index names all its entries), a removed or repacked one does not."""
+    going = {u.pack_id for u in (*plan.remove, *plan.repack)}
+    out: list[Duplicate] = []
+    for u in (*plan.keep, *plan.repack):
+        for e in u.used:
+            others = [p for p in copies.get(e.id, ()) if p in going]
+            if others:
+                out.append(Duplicate(u.pack_id, e, others))
+    return out
 
 
 @dataclass
@@ -194,12 +226,16 @@ class PruneResult:
     # temporary files of killed processes, older than TEMPORARY_AGE_S, removed (or, in a dry run, found)
     temporaries: int = 0
     temporary_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)  # damaged copies found, and what was kept instead
 
 
 def execute_prune(repo: Repository, plan: PrunePlan, progress: Callable[[str], None] | None = None) -> PruneResult:
     """Carry out ``plan`` (see the module docstring for the order and why it is safe)."""
     say = progress or (lambda _msg: None)
     result = PruneResult(plan)
+    if plan.duplicates:
+        say(f"reading the kept copy of {len(plan.duplicates)} blob(s) stored more than once")
+        result.warnings = _verify_duplicates(repo, plan)
     before = set(repo.list_index_ids())
     if plan.repack:
         say(f"repacking {len(plan.repack)} pack(s)")
@@ -227,6 +263,42 @@ def execute_prune(repo: Repository, plan: PrunePlan, progress: Callable[[str], N
         _delete(repo.delete_pack, pid)
         result.packs_deleted += 1
     return result
+
+
+def _verify_duplicates(repo: Repository, plan: PrunePlan) -> list[str]:
+    """Read and authenticate the kept copy of each of ``plan.duplicates``; for each damaged one, keep whole the
+    packs holding its other copies (moved to ``plan.keep``) and leave it out of any repack. One warning per damaged
+    copy. Runs before anything is written or deleted."""
+    warnings: list[str] = []
+    uses = {u.pack_id: u for u in (*plan.keep, *plan.repack, *plan.remove)}
+    for d in plan.duplicates:
+        try:
+            repo.decode_blob(d.entry, repo.load_pack_range(d.pack_id, d.entry.offset, d.entry.length))
+            continue
+        except SauvegardeError as exc:
+            problem = str(exc)
+        holder = uses[d.pack_id]
+        if any(u is holder for u in plan.repack):
+            holder.used = [e for e in holder.used if e is not d.entry]  # never carried into a new pack
+        for pid in d.others:
+            other = uses[pid]
+            if _take(plan.remove, other) or _take(plan.repack, other):
+                other.used = [e for e in other.entries if e.id == d.entry.id] + other.used
+                plan.keep.append(other)
+        warnings.append(
+            f"blob {d.entry.id.hex()}: its copy in pack {d.pack_id.hex()} is damaged ({problem}); kept pack(s) "
+            f"{', '.join(p.hex() for p in d.others)} with its other copies; run `check --read-data`"
+        )
+    return warnings
+
+
+def _take(group: list[PackUse], use: PackUse) -> bool:
+    """Take ``use`` (that very object) out of ``group``; whether it was there."""
+    for i, u in enumerate(group):
+        if u is use:
+            del group[i]
+            return True
+    return False
 
 
 def _repack_one(repo: Repository, use: PackUse) -> None:

@@ -276,6 +276,11 @@ class PlanRunner:
             with opened(self.plan, repo_name, lock="exclusive") as repo:
                 result = run_prune(repo, repo_plan.max_unused)
                 freed = result.plan.bytes_freed
+                if result.warnings:  # damaged copies found (their other copies kept): worth an alert
+                    found = f"{len(result.warnings)} damaged blob copy(ies): {result.warnings[0]}"
+                    return _Outcome(
+                        "partial", freed, errors=len(result.warnings), message=f"freed {human_bytes(freed)}; {found}"
+                    )
                 return _Outcome("ok", freed, message=f"freed {human_bytes(freed)}")
         with opened(self.plan, repo_name, lock="shared", load_index=False) as repo:
             subset = ReadSubset.parse(repo_plan.check_read_data_subset) if repo_plan.check_read_data_subset else None

@@ -68,7 +68,8 @@ _DROP_BEHIND_EVERY = 32 * 1024 * 1024
 
 # Each blob read, decrypted and decompressed takes buffers of up to a few MiB that are freed right after: kept in
 # the heap for the next blob rather than given back (see util.malloc.keep_freed), 700 MB file restore 190,000 ->
-# 80,000 page faults, 0.98-1.11 -> 0.84-0.93 s; peak memory the same.
+# 80,000 page faults, 0.98-1.11 -> 0.84-0.93 s; peak memory the same. Process-wide, and left so afterwards (a
+# daemon's drills included): at most this much more memory kept per heap arena.
 _KEEP_FREED = 8 * 1024 * 1024
 
 _CREATE_BATCH = 256

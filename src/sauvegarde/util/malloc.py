@@ -4,6 +4,10 @@ glibc serves big allocations with mmap and returns them on free, but after the f
 threshold up to 32 MiB, after which our 1-16 MiB buffers come from the heap arenas of many threads and fragment
 them: a backup's resident memory then grows to about twice what it uses. Pinning the threshold at 1 MiB keeps
 big buffers on mmap (measured on a /usr/share backup: 224 MB -> 171 MB peak RSS).
+
+Pinning it also pins glibc's trim threshold at 128 KiB: the heaps give back their free top at once, and a loop
+that frees a buffer and takes the next one faults the same pages in again each time. :func:`keep_freed` raises
+that limit where such a loop runs (the restore: half its page faults).
 """
 
 from __future__ import annotations

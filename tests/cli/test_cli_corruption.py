@@ -8,6 +8,7 @@ from pathlib import Path
 from cli_harness import PASSWORD, Cli
 from cli_trees import MiB, pack_files, random_bytes, read_bytes, restored, write_file
 
+from sauvegarde.engine.prune import plan_prune, referenced_blobs
 from sauvegarde.repository import Repository, layout
 from sauvegarde.repository.blobs import BlobType
 from sauvegarde.repository.layout import id_from_name
@@ -115,3 +116,42 @@ def test_a_blob_stored_twice_survives_damage_to_one_copy(cli: Cli, repo: Path, t
     res = cli.run("restore", "latest", "--target", target)
     assert "restored from another copy" in res.stderr.decode()
     assert read_bytes(restored(target, src / "victim.bin")) == victim
+
+
+def test_prune_keeps_the_good_copy_when_the_one_it_would_keep_is_damaged(cli: Cli, repo: Path, tmp_path: Path) -> None:
+    """Every blob stored twice, then the data copy prune's plan would keep damaged: prune reads it back, keeps the
+    pack with the other copy instead and says so (stderr and --json), and the file still restores exactly."""
+    src = tmp_path / "src"
+    src.mkdir()
+    victim = random_bytes(2 * MiB, seed=44)
+    write_file(src / "victim.bin", victim)
+    cli.run("backup", src)
+    first = Repository.open(open_storage(str(repo)), PASSWORD.encode())
+    again = Repository.open(open_storage(str(repo)), PASSWORD.encode(), load_index=False)
+    try:
+        for _pid, entry in first.index.entries():
+            again.save_blob(BlobType(entry.type), first.load_blob(entry.id))
+        again.flush()
+    finally:
+        first.close()
+        again.close()
+    r = Repository.open(open_storage(str(repo)), PASSWORD.encode())
+    try:
+        files, _ = r.load_index_files()
+        packs = {pid: entries for f in files for pid, entries in f.packs.items()}
+        plan = plan_prune(packs, r.list_packs(), referenced_blobs(r), 0.0)
+    finally:
+        r.close()
+    kept = next(d for d in plan.duplicates if d.entry.type == BlobType.DATA)
+    _flip_byte(repo / layout.pack_name(kept.pack_id), kept.entry.offset + kept.entry.length // 2)
+
+    res = cli.run("prune", "--max-unused", "0%")
+    err = res.stderr.decode()
+    assert kept.entry.id.hex() in err and "damaged" in err and kept.pack_id.hex() in err
+    assert all((repo / layout.pack_name(p)).exists() for p in kept.others)
+    target = tmp_path / "target"
+    cli.run("restore", "latest", "--target", target)
+    assert read_bytes(restored(target, src / "victim.bin")) == victim
+    # the next prune finds the same damage and keeps the same pack (--json lists the warning)
+    again_json = cli.json("prune", "--max-unused", "0%")
+    assert any(kept.entry.id.hex() in w for w in again_json["warnings"])

@@ -8,9 +8,9 @@ from pathlib import Path
 from cli_harness import PASSWORD, Cli
 from cli_trees import MiB, pack_files, random_bytes, read_bytes, restored, write_file
 
-from sauvegarde.engine.prune import plan_prune, referenced_blobs
+from sauvegarde.engine.prune import run_prune
 from sauvegarde.repository import Repository, layout
-from sauvegarde.repository.blobs import BlobType
+from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.layout import id_from_name
 from sauvegarde.storage import open_storage
 
@@ -21,6 +21,22 @@ def _blob_ids_in_pack(repo: Path, pack: Path) -> set[str]:
         return {e.id.hex() for e in r.read_pack_header(id_from_name(pack.name))}
     finally:
         r.close()
+
+
+def _store_every_blob_again(repo: Path) -> list[BlobEntry]:
+    """Write every blob of the repository a second time, as a second session that did not load the index does;
+    the entries of the first copies."""
+    first = Repository.open(open_storage(str(repo)), PASSWORD.encode())
+    again = Repository.open(open_storage(str(repo)), PASSWORD.encode(), load_index=False)
+    try:
+        entries = [entry for _pid, entry in first.index.entries()]
+        for entry in entries:
+            again.save_blob(BlobType(entry.type), first.load_blob(entry.id))
+        again.flush()
+    finally:
+        first.close()
+        again.close()
+    return entries
 
 
 def _flip_byte(path: Path, offset: int) -> None:
@@ -91,16 +107,7 @@ def test_a_blob_stored_twice_survives_damage_to_one_copy(cli: Cli, repo: Path, t
     victim = random_bytes(2 * MiB, seed=43)
     write_file(src / "victim.bin", victim)
     cli.run("backup", src)
-    first = Repository.open(open_storage(str(repo)), PASSWORD.encode())
-    again = Repository.open(open_storage(str(repo)), PASSWORD.encode(), load_index=False)
-    try:
-        entries = [entry for _pid, entry in first.index.entries()]
-        for entry in entries:
-            again.save_blob(BlobType(entry.type), first.load_blob(entry.id))
-        again.flush()
-    finally:
-        first.close()
-        again.close()
+    entries = _store_every_blob_again(repo)
     # the copy a fresh open looks up first (the order of copies follows the listing of the index objects)
     fresh = Repository.open(open_storage(str(repo)), PASSWORD.encode())
     try:
@@ -126,20 +133,10 @@ def test_prune_keeps_the_good_copy_when_the_one_it_would_keep_is_damaged(cli: Cl
     victim = random_bytes(2 * MiB, seed=44)
     write_file(src / "victim.bin", victim)
     cli.run("backup", src)
-    first = Repository.open(open_storage(str(repo)), PASSWORD.encode())
-    again = Repository.open(open_storage(str(repo)), PASSWORD.encode(), load_index=False)
-    try:
-        for _pid, entry in first.index.entries():
-            again.save_blob(BlobType(entry.type), first.load_blob(entry.id))
-        again.flush()
-    finally:
-        first.close()
-        again.close()
+    _store_every_blob_again(repo)
     r = Repository.open(open_storage(str(repo)), PASSWORD.encode())
     try:
-        files, _ = r.load_index_files()
-        packs = {pid: entries for f in files for pid, entries in f.packs.items()}
-        plan = plan_prune(packs, r.list_packs(), referenced_blobs(r), 0.0)
+        plan = run_prune(r, 0.0, dry_run=True).plan
     finally:
         r.close()
     kept = next(d for d in plan.duplicates if d.entry.type == BlobType.DATA)

@@ -256,13 +256,8 @@ def stored_twice(tmp_path: Path) -> tuple[Repository, Snapshot, Path]:
 
 def _kept_and_gone(repo: Repository) -> tuple[bytes, BlobEntry, list[bytes]]:
     """A data blob stored twice, as the prune plan sees it: the pack whose copy it keeps, that copy, the others."""
-    files, _ = repo.load_index_files()
-    packs: dict[bytes, list[BlobEntry]] = {}
-    for f in files:
-        for pid, entries in f.packs.items():
-            packs.setdefault(pid, entries)
     # no unused space tolerated: of the two packs holding the blob, whichever does not keep it goes or is repacked
-    plan = plan_prune(packs, repo.list_packs(), referenced_blobs(repo), 0.0)
+    plan = run_prune(repo, 0.0, dry_run=True).plan
     assert len(plan.duplicates) == 1
     return plan.duplicates[0].pack_id, plan.duplicates[0].entry, plan.duplicates[0].others
 

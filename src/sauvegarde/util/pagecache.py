@@ -6,7 +6,8 @@ backup for source files and by local storage for packs.
 
 A big file written in full (a restore) would otherwise sit in the page cache as fresh pages until the kernel's
 flusher gets to it, pushing out what the machine was using; ``POSIX_FADV_DONTNEED`` now and then starts writing
-out what is dirty and gives back the pages already on disk, so the writer keeps reusing a few pages.
+out what is dirty and gives back the pages already on disk, so the writer keeps reusing a few pages. Used by the
+restore for files of 64 MiB or more, and by local storage for every object once it is fsynced.
 
 Advice only: nothing is read into the process, dirty data is never dropped, and a refusal changes nothing.
 """

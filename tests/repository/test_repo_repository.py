@@ -24,6 +24,7 @@ from sauvegarde.repository import repo as repo_module
 from sauvegarde.repository.blobs import BlobEntry, BlobType
 from sauvegarde.repository.config import RepoConfig
 from sauvegarde.repository.index import IndexFile
+from sauvegarde.repository.packed_index import pack_rows
 from sauvegarde.repository.testing import PASSWORD, memory_repository
 from sauvegarde.storage.memory import MemoryStorage
 
@@ -233,6 +234,29 @@ def test_index_objects_are_cut_at_a_blob_count_too(monkeypatch: pytest.MonkeyPat
     assert sum(sizes) == 400 and len(sizes) >= 400 // (40 + per_pack)
     assert max(sizes) < 40 + per_pack
     assert len(dict(_pack_headers(repo))) < 8 * len(sizes)  # the count cut them, not the 8 packs
+
+
+def test_write_index_takes_packed_entries_and_writes_the_superseding_object_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """prune hands the packs it keeps over packed (repository.packed_index); each object is cut at INDEX_MAX_BLOBS
+    and written as it fills, the one superseding the old objects last."""
+    monkeypatch.setattr(repo_module, "INDEX_MAX_BLOBS", 40)
+    repo = memory_repository()
+    rng = random.Random(3)
+    packs = {
+        rng.randbytes(32): [BlobEntry(k % 2, rng.randbytes(32), 100 * k, 100, 150) for k in range(30)] for _ in range(5)
+    }
+    given = {pid: pack_rows(list(es)) if n % 2 else es for n, (pid, es) in enumerate(packs.items())}
+    order: list[str] = []
+    save = _storage(repo).save
+    monkeypatch.setattr(_storage(repo), "save", lambda name, data: (order.append(name), save(name, data))[1])
+    written = repo.write_index(given, [b"\x07" * 32])
+    assert len(written) == 3 and order == [layout.named(layout.INDEX, i) for i in written]
+    files = [repo.load_index_file(i) for i in written]
+    assert [f.supersedes for f in files] == [[], [], [b"\x07" * 32]]
+    assert [f.blob_count() for f in files] == [60, 60, 30]
+    assert {pid: es for f in files for pid, es in f.packs.items()} == packs
 
 
 def test_flush_without_new_blobs_writes_nothing() -> None:

@@ -22,36 +22,60 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from sauvegarde.engine.referenced import BlobSet, PruneRefused, referenced_blobs
 from sauvegarde.errors import IntegrityError, ObjectNotFound, SauvegardeError
-from sauvegarde.repository import Repository, Tree, layout
+from sauvegarde.repository import Repository, layout
 from sauvegarde.repository.blobs import BlobEntry
-from sauvegarde.repository.tree import DIR, FILE
+from sauvegarde.repository.packed_index import ENTRY, ROW
+from sauvegarde.repository.packed_index import entries as packed_entries
 from sauvegarde.storage.capabilities import ObjectLocked
+from sauvegarde.util.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy")
+
+__all__ = ["PrunePlan", "PruneRefused", "PruneResult", "execute_prune", "plan_prune", "referenced_blobs", "run_prune"]
+
 
 # A temporary file (a pack being spooled or an object being saved) this old belongs to a process that died: prune
 # holds the exclusive lock, so no backup is running, and no save takes an hour.
 TEMPORARY_AGE_S = 3600
 
 
-class PruneRefused(SauvegardeError):
-    """The repository is damaged in a way that makes pruning unsafe."""
-
-
 @dataclass
 class PackUse:
+    """One pack in the plan: its index entries (packed, see repository.packed_index) and which of them it keeps."""
+
     pack_id: bytes
-    entries: list[BlobEntry]
+    packed: bytes
     size: int  # bytes in storage
-    used: list[BlobEntry] = field(default_factory=list)  # the copies kept (first copy of each used blob)
+    kept: bytearray  # per entry, 1 for the copies kept (the first copy of each used blob)
+    used_bytes: int = 0  # their length
 
     @property
-    def used_bytes(self) -> int:
-        return sum(e.length for e in self.used)
+    def entries(self) -> list[BlobEntry]:
+        return packed_entries(self.packed)
+
+    @property
+    def used(self) -> list[BlobEntry]:
+        """The copies kept, in the pack's order (unpacked on each call: only packs to repack ask)."""
+        return [e for e, k in zip(self.entries, self.kept, strict=True) if k]
 
     @property
     def unused_bytes(self) -> int:
         return max(0, self.size - self.used_bytes)
+
+    def keep_row(self, row: int, keep: bool) -> None:
+        """Keep (or not) the copy at ``row`` of the pack's entries."""
+        if bool(self.kept[row]) != keep:
+            self.kept[row] = keep
+            length = ENTRY.unpack_from(self.packed, row * ENTRY.size)[3]
+            self.used_bytes += length if keep else -length
 
 
 @dataclass
@@ -63,6 +87,7 @@ class Duplicate:
     pack_id: bytes
     entry: BlobEntry
     others: list[bytes]
+    row: int = 0  # the kept copy's place among its pack's entries
 
 
 @dataclass
@@ -111,80 +136,59 @@ class PrunePlan:
         }
 
 
-def referenced_blobs(repo: Repository) -> set[bytes]:
-    """IDs of every tree and data blob reachable from a snapshot; refuses if any is unreadable or unindexed."""
-    used: set[bytes] = set()
-    for snap in repo.snapshots():
-        stack = [bytes.fromhex(snap.tree)]
-        while stack:
-            tree_id = stack.pop()
-            if tree_id in used:
-                continue
-            try:
-                tree = Tree.decode(repo.load_blob(tree_id), f"tree {tree_id.hex()}")
-            except SauvegardeError as exc:
-                raise PruneRefused(
-                    f"snapshot {snap.short_id}: {exc}; run `check` and `repair` before pruning"
-                ) from None
-            used.add(tree_id)
-            for node in tree.nodes:
-                if node.type == FILE:
-                    for blob_id in node.content:
-                        if blob_id not in used:
-                            if blob_id not in repo.index:
-                                raise PruneRefused(
-                                    f"snapshot {snap.short_id} refers to blob {blob_id.hex()} which is in no index; "
-                                    "run `check` and `repair` before pruning"
-                                )
-                            used.add(blob_id)
-                elif node.type == DIR and node.subtree is not None:
-                    stack.append(node.subtree)
-    return used
-
-
 def plan_prune(
-    packs: dict[bytes, list[BlobEntry]],
+    packs: dict[bytes, bytes],
     stored: dict[bytes, int],
-    used: set[bytes],
+    used: BlobSet,
     max_unused: float = 0.05,
     old_indexes: list[bytes] | None = None,
 ) -> PrunePlan:
     """Decide which packs to keep, repack and remove.
 
-    ``packs``: the index (pack -> entries); ``stored``: packs in storage and their sizes; ``used``: referenced blob
-    IDs (all present in ``packs``); ``max_unused``: tolerated unused bytes, as a fraction of the used bytes.
+    ``packs``: the index (pack -> its entries, packed); ``stored``: packs in storage and their sizes; ``used``:
+    referenced blob IDs; ``max_unused``: tolerated unused bytes, as a fraction of the used bytes.
+
+    Every entry is looked up in ``used`` at once, in columns (ID, length, pack number); only the entries of blobs
+    held more than once are then visited one by one. Each used blob is given to the most used pack holding it
+    (by the share of its bytes that are used; ties by pack ID), so that duplicates land in packs that go away.
     """
     plan = PrunePlan(old_indexes=list(old_indexes or []))
     plan.unindexed = {p: n for p, n in stored.items() if p not in packs}
-    uses = [PackUse(pid, entries, stored[pid]) for pid, entries in packs.items() if pid in stored]
-    # Give each used blob to the pack that is most used, so duplicates land in packs that go away.
-    potential = {u.pack_id: sum(e.length for e in u.entries if e.id in used) / max(u.size, 1) for u in uses}
-    uses.sort(key=lambda u: (-potential[u.pack_id], u.pack_id))
-    assigned: set[bytes] = set()
-    copies: dict[bytes, list[bytes]] = {}  # used blob -> the packs holding copies not kept
-    unused_blobs = 0
-    for u in uses:
-        for e in u.entries:
-            if e.id in used and e.id not in assigned:
-                assigned.add(e.id)
-                u.used.append(e)
-            else:
-                unused_blobs += 1
-                if e.id in used:
-                    copies.setdefault(e.id, []).append(u.pack_id)
-    lost = used - assigned
-    if lost:
+    pids = [pid for pid in packs if pid in stored]
+    counts = np.array([len(packs[p]) // ENTRY.size for p in pids], np.int64)
+    starts = np.zeros(len(pids) + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    pos, found, lengths = _look_up(packs, pids, int(starts[-1]), used)
+    pack_no = np.repeat(np.arange(len(pids), dtype=np.int32), counts)
+    sizes = [stored[p] for p in pids]
+    # (bincount sums in float64, exact for whole numbers below 2**53: the same figures as summing Python ints)
+    potential = (np.bincount(pack_no, lengths * found, len(pids)) / np.maximum(sizes, 1)).tolist()
+    order = sorted(range(len(pids)), key=lambda k: (-potential[k], pids[k]))
+    copies_of = np.bincount(pos[found], minlength=len(used))
+    if not copies_of.all():
+        lost = np.flatnonzero(copies_of == 0)
         raise PruneRefused(
-            f"{len(lost)} referenced blob(s) (such as {min(lost).hex()}) are only in packs missing from storage; "
-            "run `check` and `repair` before pruning"
+            f"{len(lost)} referenced blob(s) (such as {used.sorted[lost[0]].tobytes().hex()}) are only in packs "
+            "missing from storage; run `check` and `repair` before pruning"
         )
-    plan.blobs_used = len(assigned)
-    plan.blobs_unused = unused_blobs
+    kept = found.copy()
+    held_twice = np.zeros(len(kept), bool)
+    held_twice[found] = copies_of[pos[found]] > 1
+    winners, copies = _give_duplicates(pos, held_twice, pack_no, order, pids, kept)
+    del pos, found, copies_of, held_twice
+    used_bytes = np.bincount(pack_no, lengths * kept, len(pids)).tolist()
+    used_rows = np.bincount(pack_no, kept, len(pids)).tolist()
+    plan.blobs_used = len(used)
+    plan.blobs_unused = int(starts[-1]) - int(kept.sum())
+    flags = kept.view(np.uint8)
+    uses: list[PackUse] = []
     partial: list[PackUse] = []
-    for u in uses:
-        if not u.used:
+    for k in order:
+        u = PackUse(pids[k], packs[pids[k]], sizes[k], bytearray(flags[starts[k] : starts[k + 1]]), int(used_bytes[k]))
+        uses.append(u)
+        if not used_rows[k]:
             plan.remove.append(u)
-        elif len(u.used) == len(u.entries):
+        elif used_rows[k] == counts[k]:
             plan.keep.append(u)
         else:
             partial.append(u)
@@ -198,21 +202,96 @@ def plan_prune(
         else:
             plan.keep.append(u)
     if copies:
-        plan.duplicates = _duplicates(plan, copies)
+        plan.duplicates = _duplicates(plan, winners, copies, pids, starts)
     return plan
 
 
-def _duplicates(plan: PrunePlan, copies: dict[bytes, list[bytes]]) -> list[Duplicate]:
-    """The used blobs of ``copies`` (blob -> packs with copies not kept) whose other copies the plan drops: a kept
-    pack keeps every copy in it (the new index names all its entries), a removed or repacked one does not."""
+_LOOKUP_ROWS = 1 << 16  # entries whose IDs are gathered for one search in the used set
+
+
+def _look_up(
+    packs: dict[bytes, bytes], pids: list[bytes], total: int, used: BlobSet
+) -> tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.bool_], npt.NDArray[np.uint32]]:
+    """For every entry of the packs ``pids``, in order: its ID's place in ``used``, whether it is there, and its
+    length. IDs are gathered a few packs at a time, so the columns take 13 bytes per entry."""
+    pos: npt.NDArray[np.integer[Any]] = np.empty(total, np.int32 if len(used) < 2**31 else np.int64)
+    found: npt.NDArray[np.bool_] = np.empty(total, bool)
+    lengths = np.empty(total, np.uint32)
+    batch: list[npt.NDArray[np.void]] = []
+    at = gathered = 0
+
+    def search() -> None:
+        nonlocal at, gathered
+        p, f = used.positions(np.concatenate(batch))
+        pos[at : at + gathered], found[at : at + gathered] = p, f
+        at += gathered
+        batch.clear()
+        gathered = 0
+
+    for pid in pids:
+        rows = np.frombuffer(packs[pid], ROW)
+        lengths[at + gathered : at + gathered + len(rows)] = rows["length"]
+        batch.append(rows["id"])
+        gathered += len(rows)
+        if gathered >= _LOOKUP_ROWS:
+            search()
+    if batch:
+        search()
+    return pos, found, lengths
+
+
+def _give_duplicates(
+    pos: npt.NDArray[np.integer[Any]],
+    dup: npt.NDArray[np.bool_],
+    pack_no: npt.NDArray[np.integer[Any]],
+    order: list[int],
+    pids: list[bytes],
+    kept: npt.NDArray[np.bool_],
+) -> tuple[dict[int, int], dict[int, list[bytes]]]:
+    """Of the entries ``dup`` (copies of used blobs held more than once), keep the first in the packs' ``order``
+    (then the pack's own order) and clear ``kept`` for the others. Returns, by the blob's place in the used set,
+    the entry kept and the packs of the copies not kept (a pack listing the blob twice counts its second copy)."""
+    rows = np.flatnonzero(dup)
+    if not len(rows):
+        return {}, {}
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    rows = rows[np.lexsort((rows, rank[pack_no[rows]]))]
+    winners: dict[int, int] = {}
+    copies: dict[int, list[bytes]] = {}
+    for row, blob in zip(rows.tolist(), pos[rows].tolist(), strict=True):
+        if blob not in winners:
+            winners[blob] = row
+        else:
+            kept[row] = False
+            copies.setdefault(blob, []).append(pids[pack_no[row]])
+    return winners, copies
+
+
+def _duplicates(
+    plan: PrunePlan,
+    winners: dict[int, int],
+    copies: dict[int, list[bytes]],
+    pids: list[bytes],
+    starts: npt.NDArray[np.int64],
+) -> list[Duplicate]:
+    """The used blobs with copies not kept whose copies the plan drops: a kept pack keeps every copy in it (the new
+    index names all its entries), a removed or repacked one does not. In the order of the packs keeping them."""
     going = {u.pack_id for u in (*plan.remove, *plan.repack)}
-    out: list[Duplicate] = []
-    for u in (*plan.keep, *plan.repack):
-        for e in u.used:
-            others = [p for p in copies.get(e.id, ()) if p in going]
-            if others:
-                out.append(Duplicate(u.pack_id, e, others))
-    return out
+    holders = {u.pack_id: (i, u) for i, u in enumerate((*plan.keep, *plan.repack))}
+    out: list[tuple[int, int, Duplicate]] = []
+    for blob, packs in copies.items():
+        others = [p for p in packs if p in going]
+        if not others:
+            continue
+        row = winners[blob]
+        k = int(np.searchsorted(starts, row, "right")) - 1
+        place, holder = holders[pids[k]]
+        at = row - int(starts[k])
+        entry = BlobEntry._make(ENTRY.unpack_from(holder.packed, at * ENTRY.size))
+        out.append((place, at, Duplicate(holder.pack_id, entry, others, at)))
+    out.sort(key=lambda t: (t[0], t[1]))
+    return [d for _, _, d in out]
 
 
 @dataclass
@@ -244,7 +323,7 @@ def execute_prune(repo: Repository, plan: PrunePlan, progress: Callable[[str], N
         repo.flush()
     new_packs, flushed = _new_packs(repo, before)
     result.packs_written = len(new_packs)
-    final: dict[bytes, list[BlobEntry]] = {u.pack_id: u.entries for u in plan.keep}
+    final: dict[bytes, list[BlobEntry] | bytes] = {u.pack_id: u.packed for u in plan.keep}
     final.update(new_packs)
     doomed = [u.pack_id for u in (*plan.remove, *plan.repack)] + list(plan.unindexed)
     supersede = sorted(before | set(plan.old_indexes) | flushed)
@@ -279,11 +358,13 @@ def _verify_duplicates(repo: Repository, plan: PrunePlan) -> list[str]:
             problem = str(exc)
         holder = uses[d.pack_id]
         if any(u is holder for u in plan.repack):
-            holder.used = [e for e in holder.used if e is not d.entry]  # never carried into a new pack
+            holder.keep_row(d.row, False)  # never carried into a new pack
         for pid in d.others:
             other = uses[pid]
             if _take(plan.remove, other) or _take(plan.repack, other):
-                other.used = [e for e in other.entries if e.id == d.entry.id] + other.used
+                for row, e in enumerate(other.entries):
+                    if e.id == d.entry.id:
+                        other.keep_row(row, True)
                 plan.keep.append(other)
         warnings.append(
             f"blob {d.entry.id.hex()}: its copy in pack {d.pack_id.hex()} is damaged ({problem}); kept pack(s) "
@@ -332,16 +413,22 @@ def run_prune(
 ) -> PruneResult:
     """Plan and (unless ``dry_run``) execute a prune. The repository must be open, exclusively locked."""
     say = progress or (lambda _msg: None)
-    files, errors = repo.load_index_files()
+    say("finding data referenced by snapshots")
+    # walked before the packed index is loaded, so that the set's merges and the index do not make a peak together
+    try:
+        used: BlobSet | PruneRefused = referenced_blobs(repo)
+    except PruneRefused as exc:
+        used = exc  # a damaged index object is the first thing to report, as it may be the cause
+    files, errors = repo.load_packed_index_files()
     if errors:
         first = next(iter(errors.items()))
         raise PruneRefused(f"index {first[0].hex()} cannot be read ({first[1]}); run `repair index` before pruning")
-    packs: dict[bytes, list[BlobEntry]] = {}
+    if isinstance(used, PruneRefused):
+        raise used
+    packs: dict[bytes, bytes] = {}
     for f in files:
-        for pid, entries in f.packs.items():
-            packs.setdefault(pid, entries)
-    say("finding data referenced by snapshots")
-    used = referenced_blobs(repo)
+        for pid, packed in f.packs.items():
+            packs.setdefault(pid, packed)
     plan = plan_prune(packs, repo.list_packs(), used, max_unused, [f.index_id for f in files])
     if dry_run:
         result = PruneResult(plan)

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sauvegarde.engine.referenced import BlobSet, referenced_blobs
 from sauvegarde.errors import UsageError
 from sauvegarde.repository import Repository, deletions, layout
 from sauvegarde.repository.config import RepoConfig
@@ -77,23 +78,19 @@ def _lock_storage(repo: Repository) -> tuple[ObjectLockStorage, RetentionPolicy]
     return ols, policy
 
 
-def needed_packs(repo: Repository, used: set[bytes]) -> set[str]:
+def needed_packs(repo: Repository, used: BlobSet) -> set[str]:
     """Names of the packs holding at least one referenced blob, per the index."""
-    files, _errors = repo.load_index_files()
-    return {
-        layout.pack_name(pid) for f in files for pid, entries in f.packs.items() if any(e.id in used for e in entries)
-    }
+    files, _errors = repo.load_packed_index_files()
+    return {layout.pack_name(pid) for f in files for pid, packed in f.packs.items() if used.holds_any(packed)}
 
 
 def extend_retention(
-    repo: Repository, used: set[bytes] | None = None, now: datetime | None = None, threads: int = 8
+    repo: Repository, used: BlobSet | None = None, now: datetime | None = None, threads: int = 8
 ) -> RetentionReport:
     """Extend the retention of everything the repository still needs (see the module docstring)."""
     ols, policy = _lock_storage(repo)
     now = now or ols.clock()
     if used is None:
-        from sauvegarde.engine.prune import referenced_blobs
-
         used = referenced_blobs(repo)
     packs = needed_packs(repo, used)
     report = RetentionReport()
@@ -134,7 +131,7 @@ def purge_expired(repo: Repository) -> PurgeReport:
     return ols.purge_versions(lambda name: name in logged or name.startswith(layout.LOCKS))
 
 
-def maintain(repo: Repository, used: set[bytes] | None = None) -> RetentionReport:
+def maintain(repo: Repository, used: BlobSet | None = None) -> RetentionReport:
     """Extend what is needed, then purge what ended: the upkeep prune runs on immutable repositories."""
     report = extend_retention(repo, used)
     report.purge = purge_expired(repo)

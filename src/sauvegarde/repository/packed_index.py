@@ -19,6 +19,8 @@ from sauvegarde.repository.index import MALFORMED, IndexFile, read_packs
 # type, ID, offset, length, raw length: the ranges the in-memory index takes (decode_columns refuses the rest too)
 ENTRY = struct.Struct("<B32sIII")
 ID_AT = 1  # where an entry's ID starts (after its type byte)
+# ENTRY as a NumPy record type (``np.frombuffer(packed, ROW)``), for code that works on many entries at once
+ROW = [("t", "u1"), ("id", "V32"), ("offset", "<u4"), ("length", "<u4"), ("raw", "<u4")]
 
 
 @dataclass

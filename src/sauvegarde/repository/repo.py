@@ -13,9 +13,9 @@ import contextlib
 import tempfile
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import blake3
 
@@ -45,6 +45,8 @@ from sauvegarde.repository.pack import (
     decode_header,
     header_length,
 )
+from sauvegarde.repository.packed_index import PackedIndex, decode_packed
+from sauvegarde.repository.packed_index import entries as packed_entries
 from sauvegarde.repository.snapshot import Snapshot
 from sauvegarde.storage import Storage
 from sauvegarde.storage.base import Buffer
@@ -53,6 +55,14 @@ from sauvegarde.storage.wrappers import is_remote
 from sauvegarde.util.malloc import release_free_memory
 
 _T = TypeVar("_T")
+
+
+class _IndexObject(Protocol):
+    supersedes: list[bytes]
+    index_id: bytes
+
+
+_Loaded = TypeVar("_Loaded", bound=_IndexObject)
 INDEX_EVERY_PACKS = 8  # a backup writes an index object every 8 packs, or sooner at INDEX_MAX_BLOBS blobs
 _TREE_CACHE_BYTES = 32 * 1024 * 1024  # tree packs kept when reading trees from remote storage (see _tree_pack)
 INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair; a backup passes it by a pack at most
@@ -319,13 +329,21 @@ class Repository:
                 yield oldest()
 
     def load_index_files(self) -> tuple[list[IndexFile], dict[bytes, str]]:
-        """Every index object that loads, and an error message per one that does not (for prune).
+        """Every index object that loads, and an error message per one that does not.
 
         Objects superseded by another loaded one are left out of the list.
         """
-        files: list[IndexFile] = []
+        return self._index_in_force(IndexFile.decode)
+
+    def load_packed_index_files(self) -> tuple[list[PackedIndex], dict[bytes, str]]:
+        """:meth:`load_index_files` with each pack's entries packed (45 bytes per blob, see
+        repository.packed_index): for prune, which plans over every entry."""
+        return self._index_in_force(decode_packed)
+
+    def _index_in_force(self, decode: Callable[[bytes, str], _Loaded]) -> tuple[list[_Loaded], dict[bytes, str]]:
+        files: list[_Loaded] = []
         errors: dict[bytes, str] = {}
-        for index_id, got in self.index_objects(IndexFile.decode):
+        for index_id, got in self.index_objects(decode):
             if isinstance(got, SauvegardeError):
                 errors[index_id] = str(got)
                 continue
@@ -334,24 +352,26 @@ class Repository:
         superseded = {s for f in files for s in f.supersedes}
         return [f for f in files if f.index_id not in superseded], errors
 
-    def write_index(self, packs: dict[bytes, list[BlobEntry]], supersedes: list[bytes]) -> list[bytes]:
-        """Write index objects covering ``packs``, the last of them superseding ``supersedes``.
+    def write_index(self, packs: Mapping[bytes, list[BlobEntry] | bytes], supersedes: list[bytes]) -> list[bytes]:
+        """Write index objects covering ``packs`` (entries as a list, or packed: see repository.packed_index), the
+        last of them superseding ``supersedes``.
 
-        The superseding object is written last, so an interruption leaves the old objects in force.
+        Each object is written once it holds :data:`INDEX_MAX_BLOBS` blobs, so only its entries are unpacked at a
+        time. The superseding object is written last, so an interruption leaves the old objects in force.
         """
-        items = list(packs.items())
-        chunks: list[IndexFile] = []
+        written: list[bytes] = []
         current = IndexFile()
         count = 0
-        for pid, entries in items:
-            current.packs[pid] = entries
-            count += len(entries)
+        for pid, entries in packs.items():
+            rows = packed_entries(entries) if isinstance(entries, bytes) else entries
+            current.packs[pid] = rows
+            count += len(rows)
             if count >= INDEX_MAX_BLOBS:
-                chunks.append(current)
+                written.append(self.save_index_file(current))
                 current, count = IndexFile(), 0
-        chunks.append(current)
-        chunks[-1].supersedes = list(supersedes)
-        return [self.save_index_file(c) for c in chunks]
+        current.supersedes = list(supersedes)
+        written.append(self.save_index_file(current))
+        return written
 
     def delete_index(self, index_id: bytes) -> None:
         self.delete_object(layout.named(layout.INDEX, index_id))

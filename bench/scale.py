@@ -28,13 +28,18 @@ Parts (select with --parts; each one updates its own entry of the results file, 
            repository, then ``restore`` of it into an empty directory; wall time, peak RSS and MiB/s of each, and
            the restored file's BLAKE3 is compared. The size is reduced to what the free disk space allows.
 
+  prune    Repositories of 100k ... 10M data blobs (--prune-blobs, capped by --max-prune-blobs), written directly
+           by ``python -m bench.prune_repo`` (packs of 1,000 blobs as sparse files, two snapshots referring to
+           90% of the blobs through directories of 1,000 files); then ``prune --dry-run`` through the command
+           line: wall time and peak RSS (the whole plan: the snapshot walk, the index, which packs go).
+
 Every command is measured with GNU time (``/usr/bin/time -f %M``: the peak RSS of the process; sauvegarde is one
 process) after ``sync``; caches are warm (the data was just written). Results go to --results (JSON; default
 docs/benchmarks/scale.json), the tables to stdout and WORK/scale.md, and the plots to --out (default
-docs/benchmarks/: scale-files.png, scale-chunks.png). ``--plot`` only redraws the plots and tables from the
-results file.
+docs/benchmarks/: scale-files.png, scale-chunks.png, scale-prune.png). ``--plot`` only redraws the plots and
+tables from the results file.
 
-Usage: python -m bench.scale [--parts files,chunks,stream] [--max-files N] [--max-chunks N] [--stream-gib G]
+Usage: python -m bench.scale [--parts files,chunks,stream,prune] [--max-files N] [--max-chunks N] [--stream-gib G]
                              [--work DIR] [--out DIR] [--results FILE] [--plot] [--before EARLIER.json]
 """
 
@@ -63,9 +68,10 @@ from bench.measure import GNU_TIME, Run, have_gnu_time, timed
 from bench.report import REPO_ROOT, machine_info
 from bench.tools import sauvegarde_command
 
-PARTS = ("files", "chunks", "stream")
+PARTS = ("files", "chunks", "stream", "prune")
 FILE_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 CHUNK_SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+PRUNE_SIZES = (100_000, 1_000_000, 3_000_000, 10_000_000)
 FILES_PER_DIR = 500
 DIRS_PER_GROUP = 50
 MIN_FILE, MAX_FILE = 200, 4096
@@ -310,6 +316,35 @@ class Scale:
             if not self.args.keep:
                 rmtree(repo)
 
+    # ---- prune ------------------------------------------------------------------------------------------
+
+    def prune(self) -> None:
+        sizes = [n for n in self.args.prune_blobs if n <= self.args.max_prune_blobs]
+        part: dict[str, Any] = {"info": self.info(), "sizes": {}}
+        self.results["prune"] = part
+        started = time.perf_counter()
+        for n in [0, *sizes]:
+            print(f"prune {n:,}", flush=True)
+            repo = self.work / f"repo-prune-{n}"
+            rmtree(repo)
+            try:
+                make = subprocess.run(
+                    [sys.executable, "-m", "bench.prune_repo", str(repo), str(n)],
+                    env=self.env,
+                    cwd=REPO_ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                run = self.timed(f"prune-{n}", self.cli(repo, "prune", "--dry-run"))
+                part["sizes"][str(n)] = {"make": json.loads(make.stdout.strip().splitlines()[-1]), "run": asdict(run)}
+            finally:
+                if not self.args.keep:
+                    rmtree(repo)
+            self.save()
+        part["info"]["total_s"] = round(time.perf_counter() - started, 1)
+        self.save()
+
     # ---- stream -----------------------------------------------------------------------------------------
 
     def stream(self) -> None:
@@ -477,6 +512,22 @@ def chunks_table(part: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prune_table(part: dict[str, Any]) -> str:
+    lines = [
+        "| blobs | packs | `prune --dry-run` (s) | peak RSS (MiB) | peak over the empty repository (B/blob) |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    sizes = part["sizes"]
+    base = sizes.get("0", {}).get("run", {}).get("maxrss_kib")
+    for n, r in sorted(sizes.items(), key=lambda kv: int(kv[0])):
+        run = r["run"]
+        per = "-" if not int(n) or base is None else f"{(run['maxrss_kib'] - base) * 1024 / int(n):.0f}"
+        lines.append(
+            f"| {int(n):,} | {r['make']['packs']:,} | {run['wall_s']:.2f} | {mib(run['maxrss_kib'])} | {per} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def stream_table(part: dict[str, Any]) -> str:
     lines = [
         "| step | GiB | wall (s) | MiB/s | peak RSS (MiB) | CPU (s) |",
@@ -583,6 +634,25 @@ def plot(results: dict[str, Any], out: Path, before: dict[str, Any] | None = Non
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)
+
+    pruned = {n: r for n, r in results.get("prune", {}).get("sizes", {}).items() if int(n) > 0}
+    pruned_before = {n: r for n, r in old.get("prune", {}).get("sizes", {}).items() if int(n) > 0} or None
+    if pruned:
+        fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(12, 5))
+        line(ax_t, pruned, lambda r: r["run"]["wall_s"], "`prune --dry-run`", "C0", pruned_before)
+        ax_t.set(xscale="log", yscale="log", xlabel="blobs in the repository", ylabel="wall time (s)")
+        ax_t.set_title("Prune's plan: time against blobs")
+        line(ax_m, pruned, lambda r: r["run"]["maxrss_kib"] / 1024, "`prune --dry-run`", "C3", pruned_before)
+        ax_m.set(xscale="log", yscale="log", xlabel="blobs in the repository", ylabel="peak RSS (MiB)")
+        ax_m.set_title("Prune's plan: peak memory against blobs")
+        for ax in (ax_t, ax_m):
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / "scale-prune.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
     return written
 
 
@@ -592,6 +662,8 @@ def tables(results: dict[str, Any]) -> str:
         text += "Files (wall time in s / peak RSS in MiB):\n\n" + files_table(results["files"]) + "\n"
     if results.get("chunks", {}).get("sizes"):
         text += "Chunks:\n\n" + chunks_table(results["chunks"]) + "\n"
+    if results.get("prune", {}).get("sizes"):
+        text += "Prune:\n\n" + prune_table(results["prune"]) + "\n"
     if results.get("stream", {}).get("backup"):
         text += "Stream:\n\n" + stream_table(results["stream"]) + "\n"
     return text
@@ -606,13 +678,15 @@ def int_list(text: str) -> list[int]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default=",".join(PARTS), help="comma list of: files, chunks, stream")
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma list of: files, chunks, stream, prune")
     parser.add_argument("--files", type=int_list, default=list(FILE_SIZES), help="tree sizes (comma list)")
     parser.add_argument("--max-files", type=int, default=max(FILE_SIZES), help="largest tree")
     parser.add_argument("--budget-min", type=float, default=30.0, help="skip further trees after this long")
     parser.add_argument("--chunks", type=int_list, default=list(CHUNK_SIZES), help="index sizes (comma list)")
     parser.add_argument("--max-chunks", type=int, default=max(CHUNK_SIZES), help="largest index")
     parser.add_argument("--blobs-per-index", type=int, default=100_000, help="blobs per index object (chunks)")
+    parser.add_argument("--prune-blobs", type=int_list, default=list(PRUNE_SIZES), help="repository sizes (prune)")
+    parser.add_argument("--max-prune-blobs", type=int, default=max(PRUNE_SIZES), help="largest repository (prune)")
     parser.add_argument("--stream-gib", type=float, default=20.0, help="size of the --stdin stream, GiB")
     parser.add_argument("--work", default="/tmp/sauvegarde-scale", help="work directory (trees, repositories)")
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "benchmarks"), help="directory of the plots")

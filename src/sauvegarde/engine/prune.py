@@ -177,7 +177,7 @@ def plan_prune(
     winners, copies = _give_duplicates(pos, held_twice, pack_no, order, pids, kept)
     del pos, found, copies_of, held_twice
     used_bytes = np.bincount(pack_no, lengths * kept, len(pids)).tolist()
-    used_rows = np.bincount(pack_no, kept, len(pids)).tolist()
+    used_rows = np.bincount(pack_no[kept], minlength=len(pids)).tolist()
     plan.blobs_used = len(used)
     plan.blobs_unused = int(starts[-1]) - int(kept.sum())
     flags = kept.view(np.uint8)
@@ -188,7 +188,7 @@ def plan_prune(
         uses.append(u)
         if not used_rows[k]:
             plan.remove.append(u)
-        elif used_rows[k] == counts[k]:
+        elif used_rows[k] == int(counts[k]):
             plan.keep.append(u)
         else:
             partial.append(u)

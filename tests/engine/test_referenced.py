@@ -33,6 +33,20 @@ def test_ids_added_in_batches_are_kept_sorted_and_once(monkeypatch: pytest.Monke
     assert all(s.sorted[p].tobytes() == i for p, i, f in zip(pos.tolist(), ids, found.tolist(), strict=True) if f)
 
 
+def test_ids_sharing_their_first_eight_bytes_are_told_apart() -> None:
+    """The search goes by the first 8 bytes; IDs sharing them are compared whole (found wherever they sit in the
+    run of rows with that key, and one absent from the run is not found)."""
+    head = b"\x42" * 8
+    same = [head + bytes([n]) * 24 for n in range(10)]
+    others = [bytes([n]) * 32 for n in (1, 0x42, 0xFF)]
+    s = BlobSet.of(same[::2] + others)
+    query = same + others
+    pos, found = s.positions(np.frombuffer(b"".join(query), "V32"))
+    assert found.tolist() == [n % 2 == 0 for n in range(10)] + [True] * 3
+    assert all(s.sorted[p].tobytes() == q for p, q, f in zip(pos.tolist(), query, found.tolist(), strict=True) if f)
+    assert [i in s for i in same] == [n % 2 == 0 for n in range(10)]
+
+
 def test_an_empty_set_finds_nothing() -> None:
     s = BlobSet.of([])
     assert len(s) == 0 and list(s) == [] and bytes(32) not in s

@@ -36,6 +36,7 @@ class BlobSet:
 
     def __init__(self) -> None:
         self._sorted: npt.NDArray[np.void] = np.empty(0, f"V{_ID}")
+        self._keys: npt.NDArray[np.uint64] | None = None  # the sorted IDs' first 8 bytes, searched in their place
         self._waiting: list[bytes] = []
         self._waiting_ids = 0
 
@@ -74,7 +75,7 @@ class BlobSet:
             self._sorted = np.empty(0, f"V{_ID}")  # the two parts are freed before the sort
             both.sort(kind="stable")
             new = _squeeze(both)
-        self._sorted = new
+        self._sorted, self._keys = new, None
 
     @property
     def sorted(self) -> npt.NDArray[np.void]:
@@ -91,8 +92,20 @@ class BlobSet:
         s = self.sorted
         if not len(s):
             return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
-        pos = np.minimum(np.searchsorted(s, ids), len(s) - 1)
-        return pos, s[pos] == ids
+        # searched by 8-byte key: comparing whole IDs (a generic 32-byte compare) made the search 10x slower
+        if self._keys is None:
+            self._keys = _keys(s)
+        keys, wanted = self._keys, _keys(ids)
+        pos = np.minimum(keys.searchsorted(wanted), len(s) - 1)
+        hit = s[pos] == ids
+        for i in np.flatnonzero(~hit & (keys[pos] == wanted)).tolist():  # a key several IDs share (rare)
+            j = int(pos[i]) + 1
+            while j < len(s) and keys[j] == wanted[i]:
+                if s[j] == ids[i]:
+                    pos[i], hit[i] = j, True
+                    break
+                j += 1
+        return pos, hit
 
     def __contains__(self, blob_id: object) -> bool:
         if not isinstance(blob_id, bytes) or len(blob_id) != _ID:
@@ -108,6 +121,12 @@ class BlobSet:
 
 
 _SQUEEZE_ROWS = 1 << 20
+
+
+def _keys(ids: npt.NDArray[np.void]) -> npt.NDArray[np.uint64]:
+    """The first 8 bytes of each ID as a number (ordered as the IDs are)."""
+    rows = np.ascontiguousarray(ids).view(np.uint8).reshape(len(ids), _ID)
+    return np.ascontiguousarray(rows[:, :8]).view(">u8").ravel().astype(np.uint64)
 
 
 def _squeeze(ids: npt.NDArray[np.void]) -> npt.NDArray[np.void]:

@@ -521,7 +521,8 @@ def prune_table(part: dict[str, Any]) -> str:
     base = sizes.get("0", {}).get("run", {}).get("maxrss_kib")
     for n, r in sorted(sizes.items(), key=lambda kv: int(kv[0])):
         run = r["run"]
-        per = "-" if not int(n) or base is None else f"{(run['maxrss_kib'] - base) * 1024 / int(n):.0f}"
+        grown = None if not int(n) or base is None else (run["maxrss_kib"] - base) * 1024 / int(n)
+        per = "-" if grown is None else f"{grown:.0f}" if grown > 0 else "0 (within the unlock's peak)"
         lines.append(
             f"| {int(n):,} | {r['make']['packs']:,} | {run['wall_s']:.2f} | {mib(run['maxrss_kib'])} | {per} |"
         )

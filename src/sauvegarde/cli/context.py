@@ -6,6 +6,7 @@ import contextlib
 import getpass
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,15 @@ class AppContext:
 
     def emit_json(self, value: Any) -> None:
         click.echo(json.dumps(value, default=_json_default))
+
+    def emit_json_list(self, head: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+        """``emit_json({**head, key: list(items)})``, the same line, written as the items come (a listing of a
+        million entries is never held whole)."""
+        start = json.dumps(head, default=_json_default)
+        click.echo(f"{start[:-1]}{', ' if head else ''}{json.dumps(key)}: [", nl=False)
+        for i, item in enumerate(items):
+            click.echo((", " if i else "") + json.dumps(item, default=_json_default), nl=False)
+        click.echo("]}")
 
     def warn(self, text: str) -> None:
         """Warnings and errors go to stderr, even with --json or --quiet."""

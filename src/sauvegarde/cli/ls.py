@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
+from collections.abc import Iterable
 from datetime import datetime
 
 import click
@@ -66,20 +68,22 @@ def command(
     root = bytes.fromhex(snap.tree)
     prefix = b""
     start_tree: bytes | None = root
-    entries: list[tuple[bytes, Node]] = []
+    top: list[tuple[bytes, Node]] = []
     if path and path.strip("/"):
         node, _ = resolve(loader, root, path)
         assert node is not None
         prefix = os.fsencode("/" + path.strip("/"))
-        entries.append((prefix, node))
+        top.append((prefix, node))
         start_tree = node.subtree if node.type == DIR else None
+    below: Iterable[tuple[bytes, Node]] = ()
     if start_tree is not None:
         if recursive:
-            entries.extend(walk(loader, start_tree, prefix))
+            below = walk(loader, start_tree, prefix)
         else:
-            entries.extend((prefix + b"/" + n.name, n) for n in loader.load(start_tree).nodes)
+            below = [(prefix + b"/" + n.name, n) for n in loader.load(start_tree).nodes]
+    entries = itertools.chain(top, below)  # printed as the walk goes: memory does not grow with the snapshot
     if app.json:
-        app.emit_json({"snapshot": snap.id, "nodes": [node_json(p, n) for p, n in entries]})
+        app.emit_json_list({"snapshot": snap.id}, "nodes", (node_json(p, n) for p, n in entries))
         return
     for p, n in entries:
         app.out(long_line(p, n) if long_ else os.fsdecode(p))

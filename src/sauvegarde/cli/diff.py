@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import click
 
 from sauvegarde.cli.context import AppContext, pass_app
-from sauvegarde.engine.diff import diff_snapshots
+from sauvegarde.engine.diff import Change, diff_snapshots
 from sauvegarde.engine.find import find_snapshot
 
 
@@ -20,23 +22,25 @@ def command(app: AppContext, first: str, second: str, metadata: bool) -> None:
     snaps = repo.snapshots()
     a = find_snapshot(repo, first, snaps=snaps)
     b = find_snapshot(repo, second, snaps=snaps)
-    changes = [c for c in diff_snapshots(repo, a, b) if metadata or c.kind != "U"]
+    changes = (c for c in diff_snapshots(repo, a, b) if metadata or c.kind != "U")
+    counts = dict.fromkeys("+-MU", 0)
+
+    def counted() -> Iterator[Change]:  # written as they come: a diff of a million files is never held whole
+        for c in changes:
+            counts[c.kind] += 1
+            yield c
+
     if app.json:
-        app.emit_json(
-            {
-                "first": a.id,
-                "second": b.id,
-                "changes": [{"path": c.path, "change": c.kind} for c in changes],
-                "added": sum(c.kind == "+" for c in changes),
-                "removed": sum(c.kind == "-" for c in changes),
-                "modified": sum(c.kind == "M" for c in changes),
-            }
+        app.emit_json_list(
+            {"first": a.id, "second": b.id},
+            "changes",
+            ({"path": c.path, "change": c.kind} for c in counted()),
+            lambda: {"added": counts["+"], "removed": counts["-"], "modified": counts["M"]},
         )
         return
     app.out(f"comparing snapshot {a.short_id} to {b.short_id}:")
-    for c in changes:
+    for c in counted():
         app.out(f"{c.kind}    {c.path}")
-    counts = {k: sum(c.kind == k for c in changes) for k in "+-MU"}
     app.out(
         f"\n{counts['+']} added, {counts['-']} removed, {counts['M']} modified"
         + (f", {counts['U']} metadata only" if metadata else "")

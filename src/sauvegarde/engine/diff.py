@@ -62,6 +62,6 @@ def _all(loader: TreeLoader, path: bytes, node: Node, kind: str) -> Iterator[Cha
             yield Change(os.fsdecode(p) + ("/" if n.type == DIR else ""), kind)
 
 
-def diff_snapshots(repo: Repository, a: Snapshot, b: Snapshot) -> list[Change]:
-    loader = TreeLoader(repo)
-    return list(diff_trees(loader, bytes.fromhex(a.tree), bytes.fromhex(b.tree)))
+def diff_snapshots(repo: Repository, a: Snapshot, b: Snapshot) -> Iterator[Change]:
+    """The changes from ``a`` to ``b``, in path order, as the trees are compared."""
+    return diff_trees(TreeLoader(repo), bytes.fromhex(a.tree), bytes.fromhex(b.tree))

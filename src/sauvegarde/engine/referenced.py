@@ -23,7 +23,7 @@ else:
     np = lazy_module("numpy")
 
 _ID = 32
-_MERGE_AT = 1 << 20  # IDs waiting (32 MiB) before they are merged into the sorted buffer
+_MERGE_AT = 1 << 18  # IDs waiting (8 MiB) before they are merged into the sorted buffer (a linear merge)
 
 
 class PruneRefused(SauvegardeError):
@@ -37,8 +37,7 @@ class BlobSet:
     def __init__(self) -> None:
         self._sorted: npt.NDArray[np.void] = np.empty(0, f"V{_ID}")
         self._keys: npt.NDArray[np.uint64] | None = None  # the sorted IDs' first 8 bytes, searched in their place
-        self._waiting: list[bytes] = []
-        self._waiting_ids = 0
+        self._waiting = bytearray()  # IDs added since the last merge, concatenated
 
     @classmethod
     def of(cls, ids: list[bytes]) -> BlobSet:
@@ -50,11 +49,9 @@ class BlobSet:
         """Add the 32-byte IDs concatenated in ``joined``."""
         if len(joined) % _ID:
             raise ValueError("blob IDs are 32 bytes")
-        if joined:
-            self._waiting.append(joined)
-            self._waiting_ids += len(joined) // _ID
-            if self._waiting_ids >= _MERGE_AT:
-                self.merge()
+        self._waiting += joined
+        if len(self._waiting) >= _MERGE_AT * _ID:
+            self.merge()
 
     def merge(self) -> None:
         """Sort the waiting IDs into the buffer, once each.
@@ -65,8 +62,8 @@ class BlobSet:
         """
         if not self._waiting:
             return
-        new = np.concatenate([np.frombuffer(w, f"V{_ID}") for w in self._waiting])
-        self._waiting, self._waiting_ids = [], 0
+        new = np.frombuffer(self._waiting, f"V{_ID}")  # sorted in place: the buffer is this array's from now on
+        self._waiting = bytearray()
         new.sort()
         new = _squeeze(new)
         if len(self._sorted):

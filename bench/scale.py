@@ -13,6 +13,8 @@ Parts (select with --parts; each one updates its own entry of the results file, 
              snapshots  ``snapshots`` (opens the repository without its index)
              ls         ``ls latest DIR --no-recursive`` for one directory of 500 files (opens the repository with
                         its index and reads the trees down to that directory)
+             ls-all     ``ls latest``: every entry of the snapshot (printed to the log)
+             restore    ``restore latest`` into an empty directory under --work (deleted after)
              check      ``check`` without --read-data (the index, every pack header, every tree)
            and the repository size. The tree and the repository are deleted before the next size. A size is skipped
            when the time spent on this part is already over --budget-min.
@@ -77,7 +79,7 @@ DIRS_PER_GROUP = 50
 MIN_FILE, MAX_FILE = 200, 4096
 SEED = 20240601
 PASSWORD = "bench-password-not-secret"
-FILE_STEPS = ("first", "unchanged", "snapshots", "ls", "check")
+FILE_STEPS = ("first", "unchanged", "snapshots", "ls", "ls-all", "restore", "check")
 STREAM_BLOCK = 4 << 20
 STREAM_BASE = 64 << 20
 
@@ -259,6 +261,13 @@ class Scale:
                     }
             runs["snapshots"] = self.timed(f"files-{n}-snapshots", self.cli(repo, "-q", "snapshots"))
             runs["ls"] = self.timed(f"files-{n}-ls", self.cli(repo, "ls", "latest", leaf, "--no-recursive"))
+            runs["ls-all"] = self.timed(f"files-{n}-ls-all", self.cli(repo, "-q", "ls", "latest"))
+            target = self.work / f"restore-files-{n}"
+            rmtree(target)
+            runs["restore"] = self.timed(
+                f"files-{n}-restore", self.cli(repo, "-q", "restore", "latest", "--target", target)
+            )
+            rmtree(target)
             runs["check"] = self.timed(f"files-{n}-check", self.cli(repo, "check"))
             out["check_line"] = first_line_with(self.logs / f"files-{n}-check.log", "checked ")
             out["repo_bytes"] = du_bytes(repo)
@@ -461,19 +470,19 @@ def mib(kib: float | None) -> str:
 def files_table(part: dict[str, Any]) -> str:
     lines = [
         "| files | data (MiB) | generate (s) | first backup: s / MiB | unchanged: s / MiB | snapshots: s / MiB "
-        "| ls one dir: s / MiB | check: s / MiB | repository (MiB) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ls one dir: s / MiB | ls all: s / MiB | restore: s / MiB | check: s / MiB | repository (MiB) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, r in sorted(part["sizes"].items(), key=lambda kv: int(kv[0])):
         cells = [f"{int(n):,}", f"{r['tree']['bytes'] / 2**20:.0f}", f"{r['generate_s']:.0f}"]
         for step in FILE_STEPS:
-            run = r["runs"][step]
-            mark = "" if run["ok"] else " (FAILED)"
-            cells.append(f"{run['wall_s']:.2f} / {mib(run['maxrss_kib'])}{mark}")
+            run = r["runs"].get(step)  # (results from before a step existed: "-")
+            mark = "" if run is None or run["ok"] else " (FAILED)"
+            cells.append("-" if run is None else f"{run['wall_s']:.2f} / {mib(run['maxrss_kib'])}{mark}")
         cells.append(f"{r['repo_bytes'] / 2**20:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     for s in part.get("skipped", []):
-        lines.append(f"| {s['files']:,} | skipped: {s['reason']} |" + " |" * 7)
+        lines.append(f"| {s['files']:,} | skipped: {s['reason']} |" + " |" * 9)
     return "\n".join(lines) + "\n"
 
 
@@ -574,6 +583,8 @@ def plot(results: dict[str, Any], out: Path, before: dict[str, Any] | None = Non
                 ("unchanged", "unchanged re-backup"),
                 ("check", "check (no data)"),
                 ("ls", "ls one directory"),
+                ("ls-all", "ls everything"),
+                ("restore", "restore"),
                 ("snapshots", "snapshots"),
             )
         ):
@@ -581,10 +592,12 @@ def plot(results: dict[str, Any], out: Path, before: dict[str, Any] | None = Non
             was = files_before if step in ("first", "unchanged", "ls") else None
 
             def wall(r: dict[str, Any], step: str = step) -> float | None:
-                return r["runs"][step]["wall_s"] if r["runs"][step]["ok"] else None
+                run = r["runs"].get(step)
+                return run["wall_s"] if run and run["ok"] else None
 
             def rss(r: dict[str, Any], step: str = step) -> float | None:
-                return r["runs"][step]["maxrss_kib"] / 1024 if r["runs"][step]["ok"] else None
+                run = r["runs"].get(step)
+                return run["maxrss_kib"] / 1024 if run and run["ok"] else None
 
             line(ax_t, files, wall, label, color, was)
             line(ax_m, files, rss, label, color, was)

@@ -42,6 +42,22 @@ def test_the_cache_keeps_the_latest_trees_up_to_its_entries() -> None:
     assert loads == [trees[0]]
 
 
+def test_the_cache_keeps_no_more_trees_than_its_count_however_small() -> None:
+    repo = memory_repository()
+    trees = [_tree(repo, 1, b"t%d-" % i) for i in range(6)]
+    repo.flush()
+    loads = _counting(repo)
+    loader = TreeLoader(repo, cache_entries=100, cache_trees=4)
+    for t in trees:
+        loader.load(t)
+    del loads[:]
+    for t in trees[-4:]:
+        loader.load(t)
+    assert loads == []
+    loader.load(trees[0])
+    assert loads == [trees[0]]
+
+
 def test_a_tree_larger_than_the_cache_is_not_kept_and_pushes_nothing_out() -> None:
     repo = memory_repository()
     small, big = _tree(repo, 10, b"s"), _tree(repo, 500, b"b")

@@ -10,20 +10,23 @@ from sauvegarde.errors import SauvegardeError
 from sauvegarde.repository import Node, Repository, Tree
 from sauvegarde.repository.tree import DIR
 
-# Entries (nodes) the cache of decoded trees holds at most: about 500 bytes each as nodes, so some 8 MiB. Bounded by
-# trees (256) it held whole directories of hundreds of files each: `ls` of a 100k-file snapshot peaked at 162 MiB
-# against 77 for 10k files, the cache being nearly all the difference.
+# The cache of decoded trees holds at most this many trees and this many entries (nodes, about 500 bytes each: some
+# 8 MiB), whichever comes first. Bounded by trees alone it held 256 whole directories of hundreds of files each: `ls`
+# of a 100k-file snapshot peaked at 162 MiB against 77 for 10k files, the cache being most of the difference. Bounded
+# by entries alone it held more small trees than before (a tree restore of the bench's tree peaked higher).
+CACHE_TREES = 256
 CACHE_ENTRIES = 16384
 
 
 class TreeLoader:
-    """Loads and decodes tree blobs, keeping the most recent ones in a small cache (at most ``cache_entries``
-    entries in all; a larger tree is not kept)."""
+    """Loads and decodes tree blobs, keeping the most recent ones in a small cache (at most ``cache_trees`` trees
+    and ``cache_entries`` entries in all; a larger tree is not kept)."""
 
-    def __init__(self, repo: Repository, cache_entries: int = CACHE_ENTRIES) -> None:
+    def __init__(self, repo: Repository, cache_entries: int = CACHE_ENTRIES, cache_trees: int = CACHE_TREES) -> None:
         self.repo = repo
         self._cache: OrderedDict[bytes, Tree] = OrderedDict()
         self._limit = cache_entries
+        self._trees = cache_trees
         self._entries = 0  # in the cached trees
         self._lock = threading.Lock()
 
@@ -40,7 +43,7 @@ class TreeLoader:
             if tree_id not in self._cache:  # (another thread may have loaded it meanwhile)
                 self._cache[tree_id] = tree
                 self._entries += len(tree.nodes)
-                while self._entries > self._limit:
+                while self._entries > self._limit or len(self._cache) > self._trees:
                     self._entries -= len(self._cache.popitem(last=False)[1].nodes)
         return tree
 

@@ -83,10 +83,10 @@ def test_file_whose_blobs_left_the_index_is_read_again(tmp_path: Path) -> None:
     r = reopen(repo)
     lost = node_of(r, snap, data / "f12-0.bin").content
     r2 = reopen(repo, load_index=False)
-    r2.index.add_files(f for f in r.load_index_files()[0])
+    r2.index.add_files(f.to_index_file() for f in r.load_packed_index_files()[0])
     assert r2.index.known([b"".join(lost)]) == [True]
     r3 = reopen(repo, load_index=False)
-    files, _ = r3.load_index_files()
+    files = [f.to_index_file() for f in r3.load_packed_index_files()[0]]
     for f in files:
         for pid in list(f.packs):
             f.packs[pid] = [e for e in f.packs[pid] if e.id not in lost]

@@ -202,7 +202,7 @@ def plan_prune(
         else:
             plan.keep.append(u)
     if copies:
-        plan.duplicates = _duplicates(plan, winners, copies, pids, starts)
+        plan.duplicates = _duplicates(plan, winners, copies, pids, pack_no, starts)
     return plan
 
 
@@ -273,6 +273,7 @@ def _duplicates(
     winners: dict[int, int],
     copies: dict[int, list[bytes]],
     pids: list[bytes],
+    pack_no: npt.NDArray[np.integer[Any]],
     starts: npt.NDArray[np.int64],
 ) -> list[Duplicate]:
     """The used blobs with copies not kept whose copies the plan drops: a kept pack keeps every copy in it (the new
@@ -285,7 +286,7 @@ def _duplicates(
         if not others:
             continue
         row = winners[blob]
-        k = int(np.searchsorted(starts, row, "right")) - 1
+        k = int(pack_no[row])
         place, holder = holders[pids[k]]
         at = row - int(starts[k])
         entry = BlobEntry._make(ENTRY.unpack_from(holder.packed, at * ENTRY.size))

@@ -2,7 +2,8 @@
 
 :func:`referenced_blobs` walks every snapshot's trees into a :class:`BlobSet`: the IDs sorted in one NumPy buffer
 (32 bytes per blob, against about 100 for a Python set of bytes), with the IDs added since the last merge waiting
-in a list. Prune then asks, for every entry of the index at once, which are referred to (:meth:`BlobSet.positions`).
+in one bytearray. Prune then asks, for every entry of the index at once, which are referred to
+(:meth:`BlobSet.positions`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import blake3
 
@@ -55,14 +55,6 @@ from sauvegarde.storage.wrappers import is_remote
 from sauvegarde.util.malloc import release_free_memory
 
 _T = TypeVar("_T")
-
-
-class _IndexObject(Protocol):
-    supersedes: list[bytes]
-    index_id: bytes
-
-
-_Loaded = TypeVar("_Loaded", bound=_IndexObject)
 INDEX_EVERY_PACKS = 8  # a backup writes an index object every 8 packs, or sooner at INDEX_MAX_BLOBS blobs
 _TREE_CACHE_BYTES = 32 * 1024 * 1024  # tree packs kept when reading trees from remote storage (see _tree_pack)
 INDEX_MAX_BLOBS = 100_000  # blobs per index object written by prune and repair; a backup passes it by a pack at most
@@ -328,22 +320,13 @@ class Repository:
             while window:
                 yield oldest()
 
-    def load_index_files(self) -> tuple[list[IndexFile], dict[bytes, str]]:
-        """Every index object that loads, and an error message per one that does not.
-
-        Objects superseded by another loaded one are left out of the list.
-        """
-        return self._index_in_force(IndexFile.decode)
-
     def load_packed_index_files(self) -> tuple[list[PackedIndex], dict[bytes, str]]:
-        """:meth:`load_index_files` with each pack's entries packed (45 bytes per blob, see
-        repository.packed_index): for prune, which plans over every entry."""
-        return self._index_in_force(decode_packed)
-
-    def _index_in_force(self, decode: Callable[[bytes, str], _Loaded]) -> tuple[list[_Loaded], dict[bytes, str]]:
-        files: list[_Loaded] = []
+        """Every index object that loads, each pack's entries packed (45 bytes per blob, see
+        repository.packed_index), and an error message per one that does not (for prune and retention upkeep,
+        which go over every entry). Objects superseded by another loaded one are left out of the list."""
+        files: list[PackedIndex] = []
         errors: dict[bytes, str] = {}
-        for index_id, got in self.index_objects(decode):
+        for index_id, got in self.index_objects(decode_packed):
             if isinstance(got, SauvegardeError):
                 errors[index_id] = str(got)
                 continue

@@ -566,6 +566,16 @@ def plot(results: dict[str, Any], out: Path, before: dict[str, Any] | None = Non
     written = []
     old = before or {}
 
+    def finish(fig: Any, axes: tuple[Any, ...], name: str) -> None:
+        for ax in axes:
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / name
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
     def line(ax: Any, sizes: dict[str, Any], y: Any, label: str, color: str, was: dict[str, Any] | None) -> None:
         xs = sorted(int(n) for n in sizes if y(sizes[n]) is not None)
         ax.plot(xs, [y(sizes[str(n)]) for n in xs], "o-", color=color, label=label)
@@ -606,14 +616,7 @@ def plot(results: dict[str, Any], out: Path, before: dict[str, Any] | None = Non
         ax_m.set(xscale="log", xlabel="files in the tree", ylabel="peak RSS (MiB)")
         ax_m.set_title("Peak memory against number of files")
         ax_m.set_ylim(bottom=0)
-        for ax in (ax_t, ax_m):
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / "scale-files.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        finish(fig, (ax_t, ax_m), "scale-files.png")
 
     def opened(part: dict[str, Any] | None) -> dict[str, Any]:
         sizes = (part or {}).get("sizes", {})
@@ -640,14 +643,7 @@ def plot(results: dict[str, Any], out: Path, before: dict[str, Any] | None = Non
         ax_m.plot(xs, xs * 62 / 2**20, color="gray", ls=":", lw=1, label="restic: about 62 B per chunk")
         ax_m.set(xscale="log", yscale="log", xlabel="chunks in the index", ylabel="MiB (growth of RSS)")
         ax_m.set_title("Index memory against chunks")
-        for ax in (ax_t, ax_m):
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / "scale-chunks.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        finish(fig, (ax_t, ax_m), "scale-chunks.png")
 
     pruned = {n: r for n, r in results.get("prune", {}).get("sizes", {}).items() if int(n) > 0}
     pruned_before = {n: r for n, r in old.get("prune", {}).get("sizes", {}).items() if int(n) > 0} or None
@@ -659,14 +655,7 @@ def plot(results: dict[str, Any], out: Path, before: dict[str, Any] | None = Non
         line(ax_m, pruned, lambda r: r["run"]["maxrss_kib"] / 1024, "`prune --dry-run`", "C3", pruned_before)
         ax_m.set(xscale="log", yscale="log", xlabel="blobs in the repository", ylabel="peak RSS (MiB)")
         ax_m.set_title("Prune's plan: peak memory against blobs")
-        for ax in (ax_t, ax_m):
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / "scale-prune.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        finish(fig, (ax_t, ax_m), "scale-prune.png")
     return written
 
 

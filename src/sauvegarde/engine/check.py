@@ -31,7 +31,6 @@ from sauvegarde.engine.retention_lock import find_tampering
 from sauvegarde.errors import SauvegardeError, UsageError
 from sauvegarde.repository import Repository, Tree
 from sauvegarde.repository.blobs import BlobEntry, BlobType
-from sauvegarde.repository.packed_index import PackedIndex, decode_packed
 from sauvegarde.repository.packed_index import count as packed_count
 from sauvegarde.repository.packed_index import entries as packed_entries
 from sauvegarde.repository.packed_index import of_type as packed_of_type
@@ -213,18 +212,9 @@ class Checker:
     def _load_indexes(self) -> None:
         """Every index object, one at a time, kept packed (see repository.packed_index): the entries of each pack
         named by those that no other supersedes, and where each tree is."""
-        loaded: list[PackedIndex] = []
-        errors: dict[bytes, str] = {}
-        for index_id, got in self.repo.index_objects(decode_packed):
-            if isinstance(got, SauvegardeError):
-                errors[index_id] = str(got)
-                continue
-            got.index_id = index_id
-            loaded.append(got)
+        in_force, errors = self.repo.load_packed_index_files()
         for index_id, message in sorted(errors.items()):
             self.add(Problem("error", "index_damaged", f"index {index_id.hex()}", message))
-        superseded = {s for f in loaded for s in f.supersedes}
-        in_force = [f for f in loaded if f.index_id not in superseded]
         for f in in_force:
             for pid, packed in f.packs.items():
                 if pid in self.pack_entries:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sauvegarde.repository.index import id_keys
 from sauvegarde.repository.packed_index import ENTRY, ID_AT
 from sauvegarde.util.lazy import lazy_module
 
@@ -110,7 +111,7 @@ class ArrayPlaces:
             at += len(rows)
             del rows
         rec.view(f"V{_ID + 4}").reshape(-1).sort()
-        keys = np.ascontiguousarray(rec[:, :8]).view(">u8").ravel().astype(np.uint64)
+        keys = id_keys(rec)
         # a blob in several packs: the first row of its run stays, the packs of every row go to a small dict
         self._more: dict[bytes, list[bytes]] = {}
         same = np.zeros(total, bool)
@@ -145,7 +146,7 @@ class ArrayPlaces:
         n = len(self._rec)
         if not n or not len(q):
             return out
-        qk = np.ascontiguousarray(q[:, :8]).view(">u8").ravel().astype(np.uint64)
+        qk = id_keys(q)
         pos = self._keys.searchsorted(qk)
         at = np.minimum(pos, n - 1)
         hit = (pos < n) & (self._rec[at, :_ID] == q).all(axis=1)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sauvegarde.errors import SauvegardeError
 from sauvegarde.repository import Repository, Tree
+from sauvegarde.repository.index import id_keys
 from sauvegarde.repository.packed_index import ROW
 from sauvegarde.repository.tree import DIR, FILE
 from sauvegarde.util.lazy import lazy_module
@@ -122,9 +123,8 @@ _SQUEEZE_ROWS = 1 << 20
 
 
 def _keys(ids: npt.NDArray[np.void]) -> npt.NDArray[np.uint64]:
-    """The first 8 bytes of each ID as a number (ordered as the IDs are)."""
-    rows = np.ascontiguousarray(ids).view(np.uint8).reshape(len(ids), _ID)
-    return np.ascontiguousarray(rows[:, :8]).view(">u8").ravel().astype(np.uint64)
+    """:func:`~sauvegarde.repository.index.id_keys` of ``V32`` IDs."""
+    return id_keys(np.ascontiguousarray(ids).view(np.uint8).reshape(len(ids), _ID))
 
 
 def _squeeze(ids: npt.NDArray[np.void]) -> npt.NDArray[np.void]:

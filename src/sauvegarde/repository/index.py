@@ -48,6 +48,12 @@ Resolver = Callable[[bytes], list[BlobEntry]]  # pack ID -> its blobs with full 
 Location = tuple[int, int, int, int, int]  # pack number, offset, length, raw length, type
 
 
+def id_keys(ids: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """The first 8 bytes of each ID (a row of at least 8 bytes) as one number, ordered as the IDs are: the key the
+    sorted ID tables (this index, check's blob map, prune's referenced set) search by."""
+    return np.ascontiguousarray(ids[:, :8]).view(">u8").ravel().astype(np.uint64)
+
+
 @dataclass
 class IndexFile:
     """One index object's content: packs and their blobs."""
@@ -238,7 +244,7 @@ class _Rows:
         raw: npt.NDArray[np.uint32],
         btype: npt.NDArray[np.uint8],
     ) -> _Rows:
-        keys = np.ascontiguousarray(ids[:, :8]).view(">u8").ravel().astype(np.uint64)
+        keys = id_keys(ids)
         rest = np.ascontiguousarray(ids[:, 8:id_bytes])
         return cls([keys, rest, pack, offset, length, raw, btype], np.ascontiguousarray(ids[:, id_bytes:]))
 
@@ -270,7 +276,7 @@ class _Rows:
         key, and whether that row holds its prefix (False also when a later row with the same key might: see
         :meth:`find`)."""
         arr = np.frombuffer(joined, np.uint8).reshape(len(joined) // 32, 32)
-        keys = np.ascontiguousarray(arr[:, :8]).view(">u8").ravel().astype(np.uint64)
+        keys = id_keys(arr)
         pos = np.minimum(self.keys.searchsorted(keys), len(self.keys) - 1)
         return pos, (self.keys[pos] == keys) & (self.rest[pos] == arr[:, 8:id_bytes]).all(axis=1)
 
@@ -697,7 +703,7 @@ class MasterIndex:
                 if all(found):
                     return [True] * len(ids)  # the common case (an unchanged re-backup): no loop over IDs
                 arr = np.frombuffer(joined, np.uint8).reshape(n, 32)
-                keyed = (t.keys[pos] == np.ascontiguousarray(arr[:, :8]).view(">u8").ravel()).tolist()
+                keyed = (t.keys[pos] == id_keys(arr)).tolist()
             pending, exact = self._pending, self._exact
             out: list[bool] = []
             k = 0
